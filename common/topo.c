@@ -1,0 +1,88 @@
+#include "common/topo.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void topo_settings_builtin(struct topo_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->ike.encr = PROPOSAL_ENCR_AES256GCM16;
+	s->ike.prf = PROPOSAL_PRF_SHA384;
+	s->ike.group = PROPOSAL_GROUP_X25519;
+	s->esp.encr = PROPOSAL_ENCR_AES256GCM16;
+	s->esp.group = PROPOSAL_GROUP_X25519;
+	s->esp.esn = true;
+	s->ike_lifetime_ms = 24ull * 3600 * 1000;
+	s->esp_lifetime_ms = 1ull * 3600 * 1000;
+	s->dpd_interval_ms = 1000;
+	s->dpd_timeout_ms = 3000;
+	s->dpd_mode = TOPO_DPD_ON_IDLE;
+	s->auth = TOPO_AUTH_CERTIFICATE;
+	s->mtu = 1500;
+	s->hold_down_ms = 10000;
+}
+
+void topo_free(struct topo *t)
+{
+	if (!t)
+		return;
+	arena_free(&t->arena);
+	free(t);
+}
+
+const char *topo_type_name(enum topo_type t)
+{
+	static const char *const names[] = {"full-mesh", "hub-and-spoke", "hybrid"};
+	return (unsigned)t < 3 ? names[t] : "?";
+}
+
+const char *topo_role_name(enum topo_role r)
+{
+	static const char *const names[] = {"hub", "spoke", "peer"};
+	return (unsigned)r < 3 ? names[r] : "?";
+}
+
+const char *topo_dpd_mode_name(enum topo_dpd_mode m)
+{
+	static const char *const names[] = {"on-idle", "on-demand", "off"};
+	return (unsigned)m < 3 ? names[m] : "?";
+}
+
+const char *topo_auth_name(enum topo_auth a)
+{
+	static const char *const names[] = {"certificate", "psk"};
+	return (unsigned)a < 2 ? names[a] : "?";
+}
+
+const char *topo_setting_key(enum topo_setting s)
+{
+	static const char *const keys[TOPO_SET_COUNT] = {
+		"ike",	       "esp",	     "ike-lifetime", "esp-lifetime", "dpd.interval",
+		"dpd.timeout", "dpd.mode", "auth",	     "mtu",	     "hold-down",
+	};
+	return (unsigned)s < TOPO_SET_COUNT ? keys[s] : "?";
+}
+
+bool topo_site_is_dynamic(const struct topo_site *s)
+{
+	for (size_t i = 0; i < s->n_links; i++)
+		if (!s->links[i].dynamic)
+			return false;
+	return true;
+}
+
+unsigned topo_site_families(const struct topo_site *s)
+{
+	unsigned m = 0;
+	for (size_t i = 0; i < s->n_links; i++)
+		m |= s->links[i].dynamic ? (1u << IP_V4 | 1u << IP_V6) : 1u << s->links[i].addr.family;
+	return m;
+}
+
+long topo_find_site(const struct topo *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_sites; i++)
+		if (strcmp(t->sites[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
