@@ -200,7 +200,10 @@ static bool as_proposal(struct loader *ld, const struct ynode *n, enum proposal_
 			struct proposal *out)
 {
 	const char *what = kind == PROPOSAL_IKE ? "ike proposal" : "esp proposal";
-	if (!expect_kind(ld, n, YNODE_SCALAR, what))
+	/* A plain `null` is YAML's null, but here the operator means the NULL cipher: refuse it
+	 * as a cipher, with the reason, rather than as a missing value. */
+	bool null_cipher = n->kind == YNODE_SCALAR && strcmp(n->str, "null") == 0;
+	if (!null_cipher && !expect_kind(ld, n, YNODE_SCALAR, what))
 		return false;
 	struct proposal_errors errs;
 	if (proposal_parse(n->str, kind, out, &errs) == 0)
