@@ -33,7 +33,7 @@ char *ip_addr_format(const struct ip_addr *a, char buf[static IP_ADDR_STRLEN])
 {
 	int af = a->family == IP_V4 ? AF_INET : AF_INET6;
 	if (!inet_ntop(af, a->bytes, buf, IP_ADDR_STRLEN))
-		strcpy(buf, "?");
+		snprintf(buf, IP_ADDR_STRLEN, "?");
 	return buf;
 }
 

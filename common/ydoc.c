@@ -1,5 +1,7 @@
 #include "common/ydoc.h"
 
+#include "common/error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -43,9 +45,10 @@ static struct src_pos mark_pos(yaml_mark_t m)
 static struct ynode *node_new(struct builder *b, enum ynode_kind kind, yaml_mark_t mark)
 {
 	if (b->doc->nodes >= b->limits->max_nodes) {
-		diag_error(b->diags, mark_pos(mark),
-			   "document has more than %zu nodes; a topology file never needs that many",
-			   b->limits->max_nodes);
+		diag_error(
+			b->diags, mark_pos(mark),
+			"document has more than %zu nodes; a topology file never needs that many",
+			b->limits->max_nodes);
 		return NULL;
 	}
 	struct ynode *n = arena_alloc(&b->doc->arena, sizeof(*n));
@@ -63,7 +66,7 @@ static int frame_push_kid(struct builder *b, struct frame *f, struct ynode *kid)
 {
 	if (f->n == f->cap) {
 		size_t ncap = f->cap ? f->cap * 2 : 8;
-		struct ynode **k = realloc(f->kids, ncap * sizeof(*k));
+		struct ynode **k = realloc(f->kids, ncap * sizeof(struct ynode *));
 		if (!k) {
 			diag_error(b->diags, kid->pos, "out of memory");
 			return -ENOMEM;
@@ -110,12 +113,12 @@ static int check_duplicate_keys(struct builder *b, const struct ynode *map)
 {
 	if (map->n < 2)
 		return 0;
-	struct ynode **keys = malloc(map->n * sizeof(*keys));
+	struct ynode **keys = malloc(map->n * sizeof(struct ynode *));
 	if (!keys)
 		return -ENOMEM;
 	for (size_t i = 0; i < map->n; i++)
 		keys[i] = map->items[2 * i];
-	qsort(keys, map->n, sizeof(*keys), key_cmp);
+	qsort(keys, map->n, sizeof(struct ynode *), key_cmp);
 	int rc = 0;
 	for (size_t i = 1; i < map->n; i++) {
 		if (strcmp(keys[i]->str, keys[i - 1]->str) == 0) {
@@ -147,16 +150,18 @@ static int open_collection(struct builder *b, enum ynode_kind kind, yaml_mark_t 
 
 static int close_collection(struct builder *b)
 {
+	if (b->depth == 0 || !b->stack[b->depth - 1].node)
+		return -EINVAL; /* libyaml balances its events; never trust that blindly */
 	struct frame *f = &b->stack[--b->depth];
 	struct ynode *n = f->node;
 	int rc = 0;
 	if (f->n) {
-		n->items = arena_alloc(&b->doc->arena, f->n * sizeof(*n->items));
+		n->items = arena_alloc(&b->doc->arena, f->n * sizeof(struct ynode *));
 		if (!n->items) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		memcpy(n->items, f->kids, f->n * sizeof(*n->items));
+		memcpy(n->items, f->kids, f->n * sizeof(struct ynode *));
 	}
 	n->n = n->kind == YNODE_MAP ? f->n / 2 : f->n;
 	if (n->kind == YNODE_MAP)
@@ -212,8 +217,9 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
 	switch (ev->type) {
 	case YAML_DOCUMENT_START_EVENT:
 		if (++b->documents > 1) {
-			diag_error(b->diags, mark_pos(ev->start_mark),
-				   "a second YAML document ('---'); put the whole WAN in one document");
+			diag_error(
+				b->diags, mark_pos(ev->start_mark),
+				"a second YAML document ('---'); put the whole WAN in one document");
 			return -EINVAL;
 		}
 		return 0;
@@ -237,16 +243,17 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
 	}
 }
 
-int ydoc_parse(const uint8_t *buf, size_t len, const struct ydoc_limits *limits,
-	       struct ydoc **out, struct diag_list *diags)
+int ydoc_parse(const uint8_t *buf, size_t len, const struct ydoc_limits *limits, struct ydoc **out,
+	       struct diag_list *diags)
 {
 	*out = NULL;
 	if (!limits)
 		limits = &ydoc_default_limits;
 	if (len > limits->max_bytes) {
 		struct src_pos whole = {0, 0};
-		diag_error(diags, whole, "input is %zu bytes; topology files are limited to %zu MiB",
-			   len, limits->max_bytes >> 20);
+		diag_error(diags, whole,
+			   "input is %zu bytes; topology files are limited to %zu MiB", len,
+			   limits->max_bytes >> 20);
 		return -EINVAL;
 	}
 	struct builder b = {.limits = limits, .diags = diags, .buf = buf, .len = len};
@@ -296,7 +303,7 @@ int ydoc_load_file(const char *path, const struct ydoc_limits *limits, struct yd
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int err = errno;
-		diag_error(diags, whole, "cannot open: %s", strerror(err));
+		diag_error(diags, whole, "cannot open: %s", sdw_strerror(err));
 		return -err;
 	}
 	uint8_t *buf = NULL;
@@ -328,7 +335,7 @@ int ydoc_load_file(const char *path, const struct ydoc_limits *limits, struct yd
 			continue;
 		if (n <= 0) {
 			diag_error(diags, whole, "read failed: %s",
-				   n < 0 ? strerror(errno) : "file shrank while reading");
+				   n < 0 ? sdw_strerror(errno) : "file shrank while reading");
 			rc = -EIO;
 			goto out;
 		}

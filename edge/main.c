@@ -32,6 +32,8 @@ int main(int argc, char **argv)
 	const char *state = NULL, *config = NULL;
 	enum log_level level = LOG_LEVEL_NOTICE;
 	int c;
+	/* Options are parsed before any thread exists. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
