@@ -34,8 +34,7 @@ static struct diag *diag_slot(struct diag_list *l, enum diag_severity sev)
 	return d;
 }
 
-void diag_add(struct diag_list *l, enum diag_severity sev, struct src_pos pos, const char *fmt,
-	      ...)
+void diag_add(struct diag_list *l, enum diag_severity sev, struct src_pos pos, const char *fmt, ...)
 {
 	struct diag *d = diag_slot(l, sev);
 	if (!d)
@@ -115,7 +114,8 @@ void diag_print(const struct diag_list *l, const char *file, FILE *out)
 	}
 	size_t total = l->errors + l->warnings;
 	if (total > l->n)
-		fprintf(out, "%s: note: %zu more diagnostics not shown (fix the ones above first)\n",
+		fprintf(out,
+			"%s: note: %zu more diagnostics not shown (fix the ones above first)\n",
 			file, total - l->n);
 }
 

@@ -36,7 +36,9 @@ struct diag {
 	char *note;
 };
 
-enum { DIAG_MAX = 500 };
+enum {
+	DIAG_MAX = 500
+};
 
 struct diag_list {
 	struct diag *items;
@@ -47,8 +49,8 @@ struct diag_list {
 };
 
 /* Report a diagnostic at pos. */
-void diag_add(struct diag_list *l, enum diag_severity sev, struct src_pos pos, const char *fmt,
-	      ...) __attribute__((format(printf, 4, 5)));
+void diag_add(struct diag_list *l, enum diag_severity sev, struct src_pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Report an error at pos with a note pointing at a second position (e.g. the first definition). */
 void diag_add_note(struct diag_list *l, struct src_pos pos, struct src_pos note_pos,

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { JSONW_MAX_DEPTH = 32 };
+enum {
+	JSONW_MAX_DEPTH = 32
+};
 
 struct jsonw {
 	FILE *out;

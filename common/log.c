@@ -16,7 +16,7 @@ static struct {
 static const char *const level_names[] = {"err", "warn", "notice", "info", "debug"};
 static const char *const format_names[] = {"text", "json"};
 static const char *const subsys_names[LOG_SUB_COUNT] = {"MAIN", "IKE", "ESP", "DP",
-							 "NET",  "CTL", "CFG", "CA"};
+							"NET",  "CTL", "CFG", "CA"};
 
 void log_configure(enum log_level level, enum log_format format, FILE *stream)
 {

@@ -45,10 +45,10 @@ enum proposal_group {
 };
 
 struct proposal {
-	uint8_t encr;  /* enum proposal_encr */
-	uint8_t prf;   /* enum proposal_prf; NONE for ESP */
+	uint8_t encr;   /* enum proposal_encr */
+	uint8_t prf;    /* enum proposal_prf; NONE for ESP */
 	uint16_t group; /* enum proposal_group; NONE for ESP without PFS */
-	bool esn;      /* ESP only */
+	bool esn;       /* ESP only */
 };
 
 /* One problem found in a proposal string: where (byte offset and length of the token) and
@@ -59,7 +59,9 @@ struct proposal_error {
 	char msg[192];
 };
 
-enum { PROPOSAL_MAX_ERRORS = 6 };
+enum {
+	PROPOSAL_MAX_ERRORS = 6
+};
 
 struct proposal_errors {
 	struct proposal_error e[PROPOSAL_MAX_ERRORS];

@@ -57,8 +57,8 @@ const char *topo_auth_name(enum topo_auth a)
 const char *topo_setting_key(enum topo_setting s)
 {
 	static const char *const keys[TOPO_SET_COUNT] = {
-		"ike",	       "esp",	     "ike-lifetime", "esp-lifetime", "dpd.interval",
-		"dpd.timeout", "dpd.mode", "auth",	     "mtu",	     "hold-down",
+		"ike",         "esp",      "ike-lifetime", "esp-lifetime", "dpd.interval",
+		"dpd.timeout", "dpd.mode", "auth",         "mtu",          "hold-down",
 	};
 	return (unsigned)s < TOPO_SET_COUNT ? keys[s] : "?";
 }
@@ -75,7 +75,8 @@ unsigned topo_site_families(const struct topo_site *s)
 {
 	unsigned m = 0;
 	for (size_t i = 0; i < s->n_links; i++)
-		m |= s->links[i].dynamic ? (1u << IP_V4 | 1u << IP_V6) : 1u << s->links[i].addr.family;
+		m |= s->links[i].dynamic ? (1u << IP_V4 | 1u << IP_V6)
+					 : 1u << s->links[i].addr.family;
 	return m;
 }
 

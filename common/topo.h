@@ -64,11 +64,11 @@ struct topo_settings {
 	uint64_t esp_lifetime_ms;
 	uint64_t dpd_interval_ms;
 	uint64_t dpd_timeout_ms;
-	uint8_t dpd_mode;   /* enum topo_dpd_mode */
-	uint8_t auth;       /* enum topo_auth */
-	uint32_t mtu;       /* underlay MTU in bytes */
+	uint8_t dpd_mode;      /* enum topo_dpd_mode */
+	uint8_t auth;          /* enum topo_auth */
+	uint32_t mtu;          /* underlay MTU in bytes */
 	uint64_t hold_down_ms; /* how long a recovered preferred hub must stay up before failback */
-	uint32_t set;       /* bit (1u << enum topo_setting) for each value given in the file */
+	uint32_t set;          /* bit (1u << enum topo_setting) for each value given in the file */
 	struct src_pos pos[TOPO_SET_COUNT]; /* where each given value was written */
 };
 

@@ -59,8 +59,8 @@ struct ydoc {
  * Parse buf[0..len). On success returns 0 and *out (owned by the caller, free with ydoc_free).
  * On malformed or over-limit input returns -EINVAL (or -ENOMEM) with the reasons in diags.
  */
-int ydoc_parse(const uint8_t *buf, size_t len, const struct ydoc_limits *limits,
-	       struct ydoc **out, struct diag_list *diags) __attribute__((warn_unused_result));
+int ydoc_parse(const uint8_t *buf, size_t len, const struct ydoc_limits *limits, struct ydoc **out,
+	       struct diag_list *diags) __attribute__((warn_unused_result));
 
 /* Read and parse a file, refusing non-regular files and files over the size limit before
  * reading them. Same contract as ydoc_parse; I/O errors are reported in diags too. */

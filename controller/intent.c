@@ -28,8 +28,7 @@ int intent_compile_file(const char *path, struct intent *out, struct diag_list *
 	return finish(topo_load_file(path, &out->topo, diags), out, diags);
 }
 
-int intent_compile_buf(const uint8_t *buf, size_t len, struct intent *out,
-		       struct diag_list *diags)
+int intent_compile_buf(const uint8_t *buf, size_t len, struct intent *out, struct diag_list *diags)
 {
 	memset(out, 0, sizeof(*out));
 	return finish(topo_load_buf(buf, len, &out->topo, diags), out, diags);

@@ -25,8 +25,8 @@ struct intent {
  * errors, -ENOMEM. Diagnostics come sorted by position. Free with intent_free either way. */
 int intent_compile_file(const char *path, struct intent *out, struct diag_list *diags)
 	__attribute__((warn_unused_result));
-int intent_compile_buf(const uint8_t *buf, size_t len, struct intent *out,
-		       struct diag_list *diags) __attribute__((warn_unused_result));
+int intent_compile_buf(const uint8_t *buf, size_t len, struct intent *out, struct diag_list *diags)
+	__attribute__((warn_unused_result));
 
 /* Free the topology and plan. NULL-safe on both. */
 void intent_free(struct intent *in);

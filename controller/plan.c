@@ -8,12 +8,14 @@
 #include "common/duration.h"
 
 /* Settings both ends must agree on; mtu and hold-down are each edge's own. */
-static const uint32_t shared_settings =
-	1u << TOPO_SET_IKE | 1u << TOPO_SET_ESP | 1u << TOPO_SET_IKE_LIFETIME |
-	1u << TOPO_SET_ESP_LIFETIME | 1u << TOPO_SET_DPD_INTERVAL | 1u << TOPO_SET_DPD_TIMEOUT |
-	1u << TOPO_SET_DPD_MODE | 1u << TOPO_SET_AUTH;
+static const uint32_t shared_settings = 1u << TOPO_SET_IKE | 1u << TOPO_SET_ESP |
+					1u << TOPO_SET_IKE_LIFETIME | 1u << TOPO_SET_ESP_LIFETIME |
+					1u << TOPO_SET_DPD_INTERVAL | 1u << TOPO_SET_DPD_TIMEOUT |
+					1u << TOPO_SET_DPD_MODE | 1u << TOPO_SET_AUTH;
 
-enum { IPV6_MIN_MTU = 1280 };
+enum {
+	IPV6_MIN_MTU = 1280
+};
 
 struct planner {
 	const struct topo *t;
@@ -268,7 +270,8 @@ static void check_ipv6_mtu(struct planner *pl, const struct plan_tunnel *tun)
 	diag_error(pl->d, at,
 		   "underlay mtu %u of site '%s' leaves its tunnels an MTU of %u, below the %u "
 		   "bytes IPv6 requires; raise mtu to at least %u",
-		   e->mtu, site_name(t, s), tun->mtu, IPV6_MIN_MTU, e->mtu + IPV6_MIN_MTU - tun->mtu);
+		   e->mtu, site_name(t, s), tun->mtu, IPV6_MIN_MTU,
+		   e->mtu + IPV6_MIN_MTU - tun->mtu);
 }
 
 /* Plan the tunnel between a and b (for spoke-hub: a the spoke, b the hub). */
@@ -336,8 +339,9 @@ static int prepare(struct planner *pl)
 		if (pl->site_profile[i] == UINT32_MAX)
 			return -ENOMEM;
 		for (size_t j = 0; j < s->n_links; j++) {
-			uint8_t fam = s->links[j].dynamic ? (1u << IP_V4 | 1u << IP_V6)
-							  : (uint8_t)(1u << s->links[j].addr.family);
+			uint8_t fam = s->links[j].dynamic
+					      ? (1u << IP_V4 | 1u << IP_V6)
+					      : (uint8_t)(1u << s->links[j].addr.family);
 			pl->all_families[i] |= fam;
 			if (!s->links[j].dynamic)
 				pl->static_families[i] |= fam;
@@ -426,8 +430,8 @@ static int plan_all(struct planner *pl)
 	const struct topo *t = pl->t;
 	int rc;
 	if (t->type == TOPO_FULL_MESH)
-		return plan_pairs_of_role(pl, TOPO_ROLE_PEER, TOPO_ROLE_PEER,
-					  PLAN_KIND_PEER_PEER, true);
+		return plan_pairs_of_role(pl, TOPO_ROLE_PEER, TOPO_ROLE_PEER, PLAN_KIND_PEER_PEER,
+					  true);
 	rc = plan_pairs_of_role(pl, TOPO_ROLE_HUB, TOPO_ROLE_HUB, PLAN_KIND_HUB_HUB, false);
 	if (!rc)
 		rc = plan_spokes(pl);

@@ -12,9 +12,9 @@
  *   full-mesh      every pair of sites                               N(N-1)/2
  *   hub-and-spoke  each spoke to each of its hubs, plus every pair of hubs: with redundant
  *                  hubs two spokes may be active on different hubs, and their traffic then
- *                  crosses hub to hub                                 sum(hubs per spoke) + H(H-1)/2
- *   hybrid         hubs meshed as a backbone, spokes to their hubs, and peers meshed with each
- *                  other and with every hub                          H(H-1)/2 + attachments
+ *                  crosses hub to hub                                 sum(hubs per spoke) +
+ * H(H-1)/2 hybrid         hubs meshed as a backbone, spokes to their hubs, and peers meshed with
+ * each other and with every hub                          H(H-1)/2 + attachments
  *                                                                    + P(P-1)/2 + P*H
  *
  * Prefixes: a hub carries transit (every WAN prefix except the receiving peer's own) toward
@@ -42,8 +42,8 @@ enum plan_kind {
 };
 
 enum plan_initiator_reason {
-	PLAN_INIT_DYNAMIC,  /* the other end has no static address */
-	PLAN_INIT_SPOKE,    /* spokes initiate to their hubs */
+	PLAN_INIT_DYNAMIC,    /* the other end has no static address */
+	PLAN_INIT_SPOKE,      /* spokes initiate to their hubs */
 	PLAN_INIT_LOWER_NAME, /* between equals, the lexically lower name */
 };
 

@@ -55,7 +55,8 @@ static void write_underlay(struct jsonw *w, const struct topo_site *s)
 		jsonw_obj_begin(w);
 		jsonw_kstr(w, "name", s->links[i].name ? s->links[i].name : "");
 		jsonw_kstr(w, "address",
-			   s->links[i].dynamic ? "dynamic" : ip_addr_format(&s->links[i].addr, buf));
+			   s->links[i].dynamic ? "dynamic"
+					       : ip_addr_format(&s->links[i].addr, buf));
 		jsonw_obj_end(w);
 	}
 	jsonw_arr_end(w);
@@ -90,9 +91,10 @@ static void write_tunnel_settings(struct jsonw *w, const struct plan *p,
 	jsonw_ku64(w, "mtu", tun->mtu);
 	jsonw_ku64(w, "mss_ipv4", tun->mss_v4);
 	jsonw_ku64(w, "mss_ipv6", tun->mss_v6);
-	jsonw_kstr(w, "underlay_family", tun->families == (1u << IP_V4)   ? "ipv4"
-					 : tun->families == (1u << IP_V6) ? "ipv6"
-									  : "any");
+	jsonw_kstr(w, "underlay_family",
+		   tun->families == (1u << IP_V4)   ? "ipv4"
+		   : tun->families == (1u << IP_V6) ? "ipv6"
+						    : "any");
 }
 
 static const char *tunnel_reason(const struct plan *p, const struct plan_tunnel *tun, char *buf,
@@ -103,9 +105,10 @@ static const char *tunnel_reason(const struct plan *p, const struct plan_tunnel 
 	switch (tun->kind) {
 	case PLAN_KIND_SPOKE_HUB: {
 		uint32_t spoke = t->sites[tun->initiator].role == TOPO_ROLE_SPOKE ? tun->initiator
-										: tun->responder;
-		snprintf(buf, len, "spoke %s is homed to hub %s (priority %u)", t->sites[spoke].name,
-			 t->sites[plan_tunnel_peer(tun, spoke)].name, tun->hub_priority);
+										  : tun->responder;
+		snprintf(buf, len, "spoke %s is homed to hub %s (priority %u)",
+			 t->sites[spoke].name, t->sites[plan_tunnel_peer(tun, spoke)].name,
+			 tun->hub_priority);
 		break;
 	}
 	case PLAN_KIND_HUB_HUB:
@@ -115,9 +118,9 @@ static const char *tunnel_reason(const struct plan *p, const struct plan_tunnel 
 		snprintf(buf, len, "peers reach every hub directly (%s, %s)", a, b);
 		break;
 	default:
-		snprintf(buf, len, "%s", t->type == TOPO_FULL_MESH
-						 ? "full mesh: every pair of sites is connected"
-						 : "peers are meshed with each other");
+		snprintf(buf, len, "%s",
+			 t->type == TOPO_FULL_MESH ? "full mesh: every pair of sites is connected"
+						   : "peers are meshed with each other");
 		break;
 	}
 	return buf;

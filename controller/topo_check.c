@@ -1,8 +1,8 @@
 #include "controller/topo_check.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/duration.h"
@@ -81,13 +81,13 @@ static void check_roles(const struct topo *t, struct diag_list *d)
 				   "site is a peer; write role: peer, or use type: hybrid",
 				   topo_role_name(s->role));
 		if (t->type == TOPO_HUB_AND_SPOKE && s->role == TOPO_ROLE_PEER)
-			diag_error(d, s->role_pos,
-				   "role 'peer' does not exist in a hub-and-spoke topology; write "
-				   "hub or spoke, or use type: hybrid for sites that mesh directly");
+			diag_error(
+				d, s->role_pos,
+				"role 'peer' does not exist in a hub-and-spoke topology; write "
+				"hub or spoke, or use type: hybrid for sites that mesh directly");
 	}
 	if (t->type != TOPO_FULL_MESH && hubs == 0 && t->n_sites > 0)
-		diag_error(d, t->type_pos,
-			   "a %s topology needs at least one site with role: hub",
+		diag_error(d, t->type_pos, "a %s topology needs at least one site with role: hub",
 			   topo_type_name(t->type));
 }
 
@@ -96,15 +96,15 @@ static void check_spoke_hubs(struct topo *t, const struct name_index *ix, struct
 {
 	if (s->role != TOPO_ROLE_SPOKE) {
 		if (s->n_hubs || s->hubs_pos.line)
-			diag_error(d, s->hubs_pos,
-				   "only spokes list hubs; site '%s' is a %s", s->name ? s->name : "?",
-				   topo_role_name(s->role));
+			diag_error(d, s->hubs_pos, "only spokes list hubs; site '%s' is a %s",
+				   s->name ? s->name : "?", topo_role_name(s->role));
 		return;
 	}
 	if (s->n_hubs == 0) {
-		diag_error(d, s->hubs_pos.line ? s->hubs_pos : s->pos,
-			   "spoke '%s' needs a hubs list (first = preferred), e.g. hubs: [hub1, hub2]",
-			   s->name ? s->name : "?");
+		diag_error(
+			d, s->hubs_pos.line ? s->hubs_pos : s->pos,
+			"spoke '%s' needs a hubs list (first = preferred), e.g. hubs: [hub1, hub2]",
+			s->name ? s->name : "?");
 		return;
 	}
 	for (size_t h = 0; h < s->n_hubs; h++) {
@@ -113,7 +113,8 @@ static void check_spoke_hubs(struct topo *t, const struct name_index *ix, struct
 			continue;
 		long idx = name_index_find(t, ix, ref->name);
 		if (idx < 0) {
-			diag_error(d, ref->pos, "spoke '%s' names hub '%s', but there is no such site",
+			diag_error(d, ref->pos,
+				   "spoke '%s' names hub '%s', but there is no such site",
 				   s->name ? s->name : "?", ref->name);
 			continue;
 		}
@@ -162,7 +163,8 @@ static struct subnet_ref *collect_subnets(const struct topo *t, size_t *n_out)
 	for (size_t i = 0; i < t->n_sites; i++)
 		for (size_t j = 0; j < t->sites[i].n_subnets; j++)
 			if (t->sites[i].subnets[j].prefix.addr.family)
-				refs[n++] = (struct subnet_ref){&t->sites[i].subnets[j], (uint32_t)i};
+				refs[n++] =
+					(struct subnet_ref){&t->sites[i].subnets[j], (uint32_t)i};
 	qsort(refs, n, sizeof(*refs), cmp_subnet_ref);
 	*n_out = n;
 	return refs;
@@ -183,11 +185,13 @@ static void report_overlap(const struct topo *t, const struct subnet_ref *x,
 	const char *sa = t->sites[later->site].name ? t->sites[later->site].name : "?";
 	const char *sb = t->sites[earlier->site].name ? t->sites[earlier->site].name : "?";
 	if (later->site == earlier->site)
-		diag_add_note(d, later->subnet->pos, earlier->subnet->pos, "the other subnet is here",
-			      "subnets %s and %s of site '%s' overlap; list each address range once",
-			      a, b, sa);
+		diag_add_note(
+			d, later->subnet->pos, earlier->subnet->pos, "the other subnet is here",
+			"subnets %s and %s of site '%s' overlap; list each address range once", a,
+			b, sa);
 	else
-		diag_add_note(d, later->subnet->pos, earlier->subnet->pos, "the other subnet is here",
+		diag_add_note(d, later->subnet->pos, earlier->subnet->pos,
+			      "the other subnet is here",
 			      "subnet %s of site '%s' overlaps %s of site '%s'; a destination must "
 			      "belong to exactly one site",
 			      a, sa, b, sb);
@@ -251,9 +255,9 @@ static int cmp_link_ref(const void *a, const void *b)
 	int c = ip_addr_cmp(&x->link->addr, &y->link->addr);
 	if (c)
 		return c;
-	return x->link->addr_pos.line < y->link->addr_pos.line ? -1
-							       : (x->link->addr_pos.line >
-								  y->link->addr_pos.line);
+	return x->link->addr_pos.line < y->link->addr_pos.line
+		       ? -1
+		       : (x->link->addr_pos.line > y->link->addr_pos.line);
 }
 
 static void check_underlay(const struct topo *t, const struct subnet_ref *subnets, size_t n_sub,
@@ -294,7 +298,8 @@ static void check_underlay(const struct topo *t, const struct subnet_ref *subnet
 			diag_add_note(d, l->addr_pos, in->subnet->pos, "the subnet is here",
 				      "underlay address %s lies inside subnet %s of site '%s': "
 				      "packets to the peer would be routed into the tunnel itself",
-				      ip_addr_format(&l->addr, a), prefix_format(&in->subnet->prefix, p),
+				      ip_addr_format(&l->addr, a),
+				      prefix_format(&in->subnet->prefix, p),
 				      t->sites[in->site].name ? t->sites[in->site].name : "?");
 	}
 	free(refs);
@@ -367,9 +372,10 @@ size_t topo_check(struct topo *t, struct diag_list *diags)
 	for (size_t i = 0; i < t->n_sites; i++) {
 		const struct topo_site *s = &t->sites[i];
 		if (s->n_subnets == 0 && s->role != TOPO_ROLE_HUB && s->name)
-			diag_warn(diags, s->pos,
-				  "site '%s' lists no subnets, so its tunnels carry nothing from it",
-				  s->name);
+			diag_warn(
+				diags, s->pos,
+				"site '%s' lists no subnets, so its tunnels carry nothing from it",
+				s->name);
 	}
 	return diags->errors - before;
 }

@@ -18,11 +18,11 @@ struct loader {
 
 static const char *const top_keys[] = {"wan", "controller", "type", "defaults", "sites"};
 static const char *const controller_keys[] = {"endpoint", "enroll-endpoint"};
-static const char *const settings_keys[] = {"ike",  "esp", "ike-lifetime", "esp-lifetime", "dpd",
-					    "auth", "mtu", "hold-down"};
-static const char *const site_keys[] = {"name", "role", "underlay", "subnets", "hubs",
-					"ike",	"esp",	"ike-lifetime", "esp-lifetime", "dpd",
-					"auth", "mtu",	"hold-down"};
+static const char *const settings_keys[] = {"ike", "esp",  "ike-lifetime", "esp-lifetime",
+					    "dpd", "auth", "mtu",          "hold-down"};
+static const char *const site_keys[] = {"name", "role", "underlay",     "subnets",      "hubs",
+					"ike",  "esp",  "ike-lifetime", "esp-lifetime", "dpd",
+					"auth", "mtu",  "hold-down"};
 static const char *const link_keys[] = {"name", "address"};
 static const char *const dpd_keys[] = {"interval", "timeout", "mode"};
 static const char *const type_names[] = {"full-mesh", "hub-and-spoke", "hybrid"};
@@ -343,7 +343,8 @@ static void load_controller(struct loader *ld, const struct ynode *c)
 	if (!expect_kind(ld, c, YNODE_MAP, "controller"))
 		return;
 	check_keys(ld, c, controller_keys, ARRAY_LEN(controller_keys), "controller");
-	const struct ynode *v = require(ld, c, "endpoint", "controller", "endpoint: tcp://192.0.2.10:7800");
+	const struct ynode *v =
+		require(ld, c, "endpoint", "controller", "endpoint: tcp://192.0.2.10:7800");
 	if (v)
 		ld->t->controller_endpoint = as_endpoint(ld, v, "controller endpoint");
 	if ((v = ynode_get(c, "enroll-endpoint")))
@@ -409,8 +410,7 @@ static void load_subnet(struct loader *ld, const struct ynode *n, struct topo_su
 	}
 	if (host_bits) {
 		char fixed[PREFIX_STRLEN];
-		diag_error(ld->d, n->pos,
-			   "subnet '%s' has host bits set; did you mean %s?", n->str,
+		diag_error(ld->d, n->pos, "subnet '%s' has host bits set; did you mean %s?", n->str,
 			   prefix_format(&s->prefix, fixed));
 	}
 }
@@ -424,8 +424,8 @@ static void *alloc_array(struct loader *ld, size_t n, size_t size)
 
 static void load_site_lists(struct loader *ld, const struct ynode *n, struct topo_site *s)
 {
-	const struct ynode *v = require(ld, n, "underlay", "site",
-					"underlay: [{name: inet, address: 192.0.2.1}]");
+	const struct ynode *v =
+		require(ld, n, "underlay", "site", "underlay: [{name: inet, address: 192.0.2.1}]");
 	if (v && expect_kind(ld, v, YNODE_SEQ, "underlay")) {
 		if (v->n == 0)
 			diag_error(ld->d, v->pos, "site needs at least one underlay link");
@@ -540,8 +540,9 @@ static int load_doc(struct ydoc *doc, struct topo **out, struct diag_list *diags
 	struct loader ld = {.t = t, .d = diags};
 	struct src_pos top = {1, 1};
 	if (!doc->root || ynode_is_null(doc->root))
-		diag_error(diags, top,
-			   "the file is empty; a topology needs wan:, controller:, type: and sites:");
+		diag_error(
+			diags, top,
+			"the file is empty; a topology needs wan:, controller:, type: and sites:");
 	else if (doc->root->kind != YNODE_MAP)
 		diag_error(diags, doc->root->pos,
 			   "the topology must be a mapping with wan:, controller:, type: and "

@@ -10,7 +10,10 @@
 #include "controller/plan_json.h"
 #include "controller/sdwanctl/commands.h"
 
-enum { EXIT_INVALID = 2, EXIT_DIFFERENT = 3 };
+enum {
+	EXIT_INVALID = 2,
+	EXIT_DIFFERENT = 3
+};
 
 /* Compile one file, printing its diagnostics to stderr. Returns 0 when valid. */
 static int compile(const char *path, struct intent *in)
@@ -65,7 +68,8 @@ static void print_addresses(const struct topo_site *s, char *buf, size_t len)
 	char a[IP_ADDR_STRLEN];
 	buf[0] = '\0';
 	for (size_t i = 0; i < s->n_links && off < len; i++) {
-		const char *txt = s->links[i].dynamic ? "dynamic" : ip_addr_format(&s->links[i].addr, a);
+		const char *txt =
+			s->links[i].dynamic ? "dynamic" : ip_addr_format(&s->links[i].addr, a);
 		int n = snprintf(buf + off, len - off, "%s%s", off ? "," : "", txt);
 		if (n < 0)
 			break;
@@ -88,13 +92,14 @@ static void print_edge(const struct plan *p, uint32_t site, FILE *out)
 	const struct topo_site *s = &t->sites[site];
 	char addrs[256], dur[DURATION_STRLEN];
 	print_addresses(s, addrs, sizeof(addrs));
-	fprintf(out, "\nedge %s (%s, underlay %s, mtu %u; ", s->name, topo_role_name(s->role), addrs,
-		s->effective.mtu);
+	fprintf(out, "\nedge %s (%s, underlay %s, mtu %u; ", s->name, topo_role_name(s->role),
+		addrs, s->effective.mtu);
 	print_subnets(s, out);
 	fputs(")\n", out);
 	if (s->role == TOPO_ROLE_SPOKE)
-		fprintf(out, "  hub preference: first live of the list below by priority; "
-			     "failback after %s\n",
+		fprintf(out,
+			"  hub preference: first live of the list below by priority; "
+			"failback after %s\n",
 			duration_format(s->effective.hold_down_ms, dur));
 	fprintf(out, "  %-28s %-9s %-4s %-9s %-24s %-5s %-9s %s\n", "tunnel", "kind", "prio",
 		"initiate", "peer underlay", "mtu", "mss v4/v6", "ike / esp");

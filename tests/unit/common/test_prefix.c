@@ -3,16 +3,15 @@
 
 #include "common/prefix.h"
 
-static struct prefix P(const char *s)
-{
+static struct prefix P(const char *s) {
 	struct prefix p;
 	bool host;
 	cr_assert_eq(prefix_parse(s, &p, &host), 0, "%s", s);
 	return p;
 }
 
-static struct ip_addr A(const char *s)
-{
+static struct ip_addr
+A(const char *s) {
 	struct ip_addr a;
 	cr_assert_eq(ip_addr_parse(s, &a), 0, "%s", s);
 	return a;
@@ -20,8 +19,8 @@ static struct ip_addr A(const char *s)
 
 Test(prefix, parse_and_format_round_trip)
 {
-	const char *ok[] = {"10.0.0.0/8", "0.0.0.0/0", "192.0.2.1/32", "2001:db8::/32", "::/0",
-			    "2001:db8::1/128", "fd00:1:2:3::/64"};
+	const char *ok[] = {"10.0.0.0/8", "0.0.0.0/0",       "192.0.2.1/32",   "2001:db8::/32",
+			    "::/0",       "2001:db8::1/128", "fd00:1:2:3::/64"};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		char buf[PREFIX_STRLEN];
 		struct prefix p = P(ok[i]);
@@ -31,9 +30,9 @@ Test(prefix, parse_and_format_round_trip)
 
 Test(prefix, malformed_is_refused)
 {
-	const char *bad[] = {"10.0.0.0",  "10.0.0.0/",	 "10.0.0.0/33",	 "/24",	 "10.0.0/24",
-			     "010.0.0.0/8", "10.0.0.0/-1", "2001:db8::/129", "x/1", "10.0.0.0/2a",
-			     "10.0.0.0/0024", ""};
+	const char *bad[] = {"10.0.0.0",  "10.0.0.0/",   "10.0.0.0/33",   "/24",
+			     "10.0.0/24", "010.0.0.0/8", "10.0.0.0/-1",   "2001:db8::/129",
+			     "x/1",       "10.0.0.0/2a", "10.0.0.0/0024", ""};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct prefix p;
 		bool host;
@@ -91,8 +90,8 @@ Test(prefix, ordering)
 
 Test(prefix, unicast_classification)
 {
-	const char *no[] = {"0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255", "::", "::1",
-			    "ff02::1"};
+	const char *no[] = {"0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255",
+			    "::",      "::1",       "ff02::1"};
 	const char *yes[] = {"192.0.2.1", "10.0.0.1", "2001:db8::1", "fe80::1"};
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
 		struct ip_addr a = A(no[i]);

@@ -82,8 +82,8 @@ Test(ydoc, hostile_constructs_are_refused)
 
 Test(ydoc, limits)
 {
-	struct ydoc_limits tight = {.max_bytes = 64, .max_depth = 3, .max_nodes = 5,
-				    .max_scalar = 4};
+	struct ydoc_limits tight = {
+		.max_bytes = 64, .max_depth = 3, .max_nodes = 5, .max_scalar = 4};
 	struct {
 		const char *text;
 		const char *needle;

@@ -8,8 +8,7 @@
 #include "controller/plan_diff.h"
 #include "tests/unit/controller/intent_helpers.h"
 
-#define HEAD                                                                                       \
-	"wan: t\ncontroller: {endpoint: \"tcp://192.0.2.250:7800\"}\ntype: hub-and-spoke\n"
+#define HEAD "wan: t\ncontroller: {endpoint: \"tcp://192.0.2.250:7800\"}\ntype: hub-and-spoke\n"
 
 #define HUBS                                                                                       \
 	"  - {name: h0, role: hub, underlay: [{name: i, address: 192.0.2.1}],"                     \
@@ -17,11 +16,16 @@
 	"  - {name: h1, role: hub, underlay: [{name: i, address: 192.0.2.2}],"                     \
 	" subnets: [10.0.1.0/24]}\n"
 
-#define S0 "  - {name: s0, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: 192.0.2.10}], subnets: [10.1.0.0/24]}\n"
-#define S0_SWAPPED "  - {name: s0, role: spoke, hubs: [h1, h0], underlay: [{name: i, address: 192.0.2.10}], subnets: [10.1.0.0/24]}\n"
-#define S1 "  - {name: s1, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: 192.0.2.11}], subnets: [10.1.1.0/24]}\n"
-#define S1_DYN "  - {name: s1, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: dynamic}], subnets: [10.1.1.0/24]}\n"
-#define S2 "  - {name: s2, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: 192.0.2.12}], subnets: [10.1.2.0/24]}\n"
+#define S0                                                                                         \
+	"  - {name: s0, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: 192.0.2.10}], subnets: [10.1.0.0/24]}\n"
+#define S0_SWAPPED                                                                                 \
+	"  - {name: s0, role: spoke, hubs: [h1, h0], underlay: [{name: i, address: 192.0.2.10}], subnets: [10.1.0.0/24]}\n"
+#define S1                                                                                         \
+	"  - {name: s1, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: 192.0.2.11}], subnets: [10.1.1.0/24]}\n"
+#define S1_DYN                                                                                     \
+	"  - {name: s1, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: dynamic}], subnets: [10.1.1.0/24]}\n"
+#define S2                                                                                         \
+	"  - {name: s2, role: spoke, hubs: [h0, h1], underlay: [{name: i, address: 192.0.2.12}], subnets: [10.1.2.0/24]}\n"
 
 struct pair {
 	struct intent a, b;
@@ -136,7 +140,8 @@ Test(plan_diff, crypto_and_initiator_changes_are_named)
 			   "%s", t->details);
 	t = tunnel(&p.d, "h0:s1");
 	cr_assert_not_null(t);
-	cr_expect_not_null(strstr(t->details, "underlay addresses of s1 changed"), "%s", t->details);
+	cr_expect_not_null(strstr(t->details, "underlay addresses of s1 changed"), "%s",
+			   t->details);
 	cr_expect_eq(p.d.changed, 5);
 	cr_expect_eq(p.d.n_edges, 4);
 	pair_free(&p);

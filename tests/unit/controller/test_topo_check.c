@@ -36,15 +36,17 @@ static const struct vcase cases[] = {
 	 "unknown key 'subnet' in site (did you mean 'subnets'?)"},
 	{"unknown key no suggestion", HEAD HUB1 "    colour: blue\n", 9, 5,
 	 "expected one of: name, role"},
-	{"missing wan", "controller: {endpoint: \"tcp://192.0.2.1:1\"}\ntype: full-mesh\nsites: []\n",
-	 1, 1, "missing required key 'wan'"},
-	{"missing site name", HEAD "  - role: hub\n    underlay: [{name: a, address: 192.0.2.1}]\n", 5,
-	 5, "site is missing required key 'name'"},
+	{"missing wan",
+	 "controller: {endpoint: \"tcp://192.0.2.1:1\"}\ntype: full-mesh\nsites: []\n", 1, 1,
+	 "missing required key 'wan'"},
+	{"missing site name", HEAD "  - role: hub\n    underlay: [{name: a, address: 192.0.2.1}]\n",
+	 5, 5, "site is missing required key 'name'"},
 	{"missing underlay", HEAD "  - name: hub1\n    role: hub\n", 5, 5,
 	 "missing required key 'underlay'"},
-	{"wrong type: subnets scalar", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-					      "    underlay: [{name: a, address: 192.0.2.2}]\n"
-					      "    subnets: 10.1.0.0/24\n",
+	{"wrong type: subnets scalar",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+		   "    subnets: 10.1.0.0/24\n",
 	 13, 14, "subnets must be a list"},
 	{"wrong type: mtu", "wan: t\ndefaults:\n  mtu: big\n", 3, 8, "mtu must be a whole number"},
 	{"mtu out of range", "wan: t\ndefaults:\n  mtu: 100\n", 3, 8, "mtu 100 is out of range"},
@@ -58,59 +60,74 @@ static const struct vcase cases[] = {
 	{"bad type", "wan: t\ntype: star\n", 2, 7, "unknown topology type 'star'"},
 	{"bad endpoint", "wan: t\ncontroller: {endpoint: 192.0.2.1}\n", 2, 24,
 	 "must look like tcp://HOST:PORT"},
-	{"bad underlay address", HEAD "  - name: h\n    role: hub\n"
-				      "    underlay: [{name: inet, address: 192.0.2.300}]\n",
+	{"bad underlay address",
+	 HEAD "  - name: h\n    role: hub\n"
+	      "    underlay: [{name: inet, address: 192.0.2.300}]\n",
 	 7, 38, "not an IPv4 or IPv6 address"},
-	{"underlay multicast", HEAD "  - name: h\n    role: hub\n"
-				    "    underlay: [{name: inet, address: 224.0.0.1}]\n",
+	{"underlay multicast",
+	 HEAD "  - name: h\n    role: hub\n"
+	      "    underlay: [{name: inet, address: 224.0.0.1}]\n",
 	 7, 38, "cannot identify a site"},
-	{"subnet host bits", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-					"    underlay: [{name: a, address: 192.0.2.2}]\n"
-					"    subnets: [10.1.0.1/24]\n",
+	{"subnet host bits",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+		   "    subnets: [10.1.0.1/24]\n",
 	 13, 15, "has host bits set; did you mean 10.1.0.0/24?"},
-	{"subnet without length", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-					     "    underlay: [{name: a, address: 192.0.2.2}]\n"
-					     "    subnets: [10.1.0.0]\n",
+	{"subnet without length",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+		   "    subnets: [10.1.0.0]\n",
 	 13, 15, "has no prefix length"},
-	{"ipv6 host bits", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-				      "    underlay: [{name: a, address: 192.0.2.2}]\n"
-				      "    subnets: [\"2001:db8::1/64\"]\n",
+	{"ipv6 host bits",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+		   "    subnets: [\"2001:db8::1/64\"]\n",
 	 13, 16, "did you mean 2001:db8::/64?"},
-	{"overlap between sites", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-					     "    underlay: [{name: a, address: 192.0.2.2}]\n"
-					     "    subnets: [10.0.0.128/25]\n",
+	{"overlap between sites",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+		   "    subnets: [10.0.0.128/25]\n",
 	 13, 15, "subnet 10.0.0.128/25 of site 'b1' overlaps 10.0.0.0/24 of site 'hub1'"},
-	{"overlap inside a site", HEAD "  - name: hub1\n    role: hub\n"
-				       "    underlay: [{name: inet, address: 192.0.2.1}]\n"
-				       "    subnets: [10.0.0.0/16, 10.0.5.0/24]\n",
+	{"overlap inside a site",
+	 HEAD "  - name: hub1\n    role: hub\n"
+	      "    underlay: [{name: inet, address: 192.0.2.1}]\n"
+	      "    subnets: [10.0.0.0/16, 10.0.5.0/24]\n",
 	 8, 28, "subnets 10.0.5.0/24 and 10.0.0.0/16 of site 'hub1' overlap"},
-	{"duplicate site name", HEAD HUB1 "  - name: hub1\n    role: hub\n"
-					   "    underlay: [{name: inet, address: 192.0.2.9}]\n",
+	{"duplicate site name",
+	 HEAD HUB1 "  - name: hub1\n    role: hub\n"
+		   "    underlay: [{name: inet, address: 192.0.2.9}]\n",
 	 9, 11, "duplicate site name 'hub1'"},
 	{"duplicate yaml key", HEAD "  - name: a\n    name: b\n", 6, 5, "duplicate key 'name'"},
-	{"unknown hub", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub9]\n"
-				   "    underlay: [{name: a, address: 192.0.2.2}]\n",
+	{"unknown hub",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub9]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n",
 	 11, 12, "names hub 'hub9', but there is no such site"},
-	{"hub that is not a hub", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1, b2]\n"
-					     "    underlay: [{name: a, address: 192.0.2.2}]\n"
-					     "  - name: b2\n    role: spoke\n    hubs: [hub1]\n"
-					     "    underlay: [{name: a, address: 192.0.2.3}]\n",
+	{"hub that is not a hub",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1, b2]\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+		   "  - name: b2\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.3}]\n",
 	 11, 18, "names 'b2' as a hub, but 'b2' has role spoke"},
-	{"spoke without hubs", HEAD HUB1 "  - name: b1\n    role: spoke\n"
-					  "    underlay: [{name: a, address: 192.0.2.2}]\n",
+	{"spoke without hubs",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n"
+		   "    underlay: [{name: a, address: 192.0.2.2}]\n",
 	 9, 11, "needs a hubs list"},
-	{"no hub", "wan: t\ncontroller: {endpoint: \"tcp://192.0.2.100:7800\"}\ntype: hybrid\nsites:\n"
-		   "  - name: p1\n    role: peer\n    underlay: [{name: a, address: 192.0.2.2}]\n",
+	{"no hub",
+	 "wan: t\ncontroller: {endpoint: \"tcp://192.0.2.100:7800\"}\ntype: hybrid\nsites:\n"
+	 "  - name: p1\n    role: peer\n    underlay: [{name: a, address: 192.0.2.2}]\n",
 	 3, 7, "needs at least one site with role: hub"},
-	{"role not in full mesh", "wan: t\ncontroller: {endpoint: \"tcp://192.0.2.1:1\"}\n"
-				  "type: full-mesh\nsites:\n" HUB1,
+	{"role not in full mesh",
+	 "wan: t\ncontroller: {endpoint: \"tcp://192.0.2.1:1\"}\n"
+	 "type: full-mesh\nsites:\n" HUB1,
 	 6, 11, "role 'hub' does not exist in a full-mesh topology"},
-	{"both dynamic", HEAD "  - name: hub1\n    role: hub\n    underlay: [{name: a, address: dynamic}]\n"
-			      "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-			      "    underlay: [{name: a, address: dynamic}]\n",
+	{"both dynamic",
+	 HEAD "  - name: hub1\n    role: hub\n    underlay: [{name: a, address: dynamic}]\n"
+	      "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+	      "    underlay: [{name: a, address: dynamic}]\n",
 	 8, 11, "both are dynamic, so neither can reach the other"},
-	{"unknown algorithm with suggestion", "wan: t\ndefaults:\n  ike: aes256gcm16-prfsha384-x2519\n",
-	 3, 30, "unknown algorithm 'x2519' (did you mean 'x25519'?)"},
+	{"unknown algorithm with suggestion",
+	 "wan: t\ndefaults:\n  ike: aes256gcm16-prfsha384-x2519\n", 3, 30,
+	 "unknown algorithm 'x2519' (did you mean 'x25519'?)"},
 	{"weak sha1", "wan: t\ndefaults:\n  ike: aes256gcm16-prfsha1-x25519\n", 3, 20,
 	 "'prfsha1' is weak"},
 	{"weak md5", "wan: t\ndefaults:\n  ike: aes256gcm16-prfmd5-x25519\n", 3, 20,
@@ -122,34 +139,39 @@ static const struct vcase cases[] = {
 	{"weak modp768", "wan: t\ndefaults:\n  esp: aes256gcm16-modp768\n", 3, 20,
 	 "'modp768' is too small"},
 	{"null encryption", "wan: t\ndefaults:\n  esp: null\n", 3, 8, "means no encryption"},
-	{"esp lifetime not below ike", "wan: t\ndefaults:\n  ike-lifetime: 1h\n  esp-lifetime: 1h\n", 4,
-	 17, "esp-lifetime (1h) must be shorter than ike-lifetime (1h)"},
-	{"dpd timeout below interval", "wan: t\ndefaults:\n  dpd: {interval: 1s, timeout: 500ms}\n", 3,
-	 32, "dpd timeout (500ms) is below its interval (1s)"},
-	{"underlay inside a subnet", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-						"    underlay: [{name: a, address: 10.0.0.7}]\n",
+	{"esp lifetime not below ike",
+	 "wan: t\ndefaults:\n  ike-lifetime: 1h\n  esp-lifetime: 1h\n", 4, 17,
+	 "esp-lifetime (1h) must be shorter than ike-lifetime (1h)"},
+	{"dpd timeout below interval", "wan: t\ndefaults:\n  dpd: {interval: 1s, timeout: 500ms}\n",
+	 3, 32, "dpd timeout (500ms) is below its interval (1s)"},
+	{"underlay inside a subnet",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 10.0.0.7}]\n",
 	 12, 35, "lies inside subnet 10.0.0.0/24 of site 'hub1'"},
-	{"duplicate underlay address", HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-						  "    underlay: [{name: a, address: 192.0.2.1}]\n",
+	{"duplicate underlay address",
+	 HEAD HUB1 "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+		   "    underlay: [{name: a, address: 192.0.2.1}]\n",
 	 12, 35, "underlay address 192.0.2.1 is used twice"},
-	{"conflicting overrides", HEAD "  - name: hub1\n    role: hub\n"
-				       "    underlay: [{name: inet, address: 192.0.2.1}]\n"
-				       "    esp: aes128gcm16\n"
-				       "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-				       "    underlay: [{name: a, address: 192.0.2.2}]\n"
-				       "    esp: chacha20poly1305\n",
+	{"conflicting overrides",
+	 HEAD "  - name: hub1\n    role: hub\n"
+	      "    underlay: [{name: inet, address: 192.0.2.1}]\n"
+	      "    esp: aes128gcm16\n"
+	      "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+	      "    underlay: [{name: a, address: 192.0.2.2}]\n"
+	      "    esp: chacha20poly1305\n",
 	 13, 10, "they set esp to different values"},
 	{"alias refused", "wan: &w t\ncontroller: *w\n", 2, 13, "aliases (*w) are not supported"},
 	{"second document", "wan: t\n---\nwan: u\n", 2, 1, "a second YAML document"},
 	{"nesting too deep",
 	 "a: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n", 1,
 	 35, "nesting deeper than 32 levels"},
-	{"ipv6 mtu floor", HEAD "  - name: hub1\n    role: hub\n"
-				"    underlay: [{name: inet, address: 192.0.2.1}]\n"
-				"    subnets: [\"2001:db8::/64\"]\n"
-				"    mtu: 1300\n"
-				"  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
-				"    underlay: [{name: a, address: 192.0.2.2}]\n",
+	{"ipv6 mtu floor",
+	 HEAD "  - name: hub1\n    role: hub\n"
+	      "    underlay: [{name: inet, address: 192.0.2.1}]\n"
+	      "    subnets: [\"2001:db8::/64\"]\n"
+	      "    mtu: 1300\n"
+	      "  - name: b1\n    role: spoke\n    hubs: [hub1]\n"
+	      "    underlay: [{name: a, address: 192.0.2.2}]\n",
 	 9, 10, "below the 1280 bytes IPv6 requires; raise mtu to at least 1342"},
 };
 
@@ -165,7 +187,8 @@ Test(topo_check, every_error_class_has_its_position_and_message)
 		cr_expect(rc != 0, "case '%s' must fail", cases[i].name);
 		cr_expect(found, "case '%s': expected error at %u:%u containing \"%s\"",
 			  cases[i].name, cases[i].line, cases[i].col, cases[i].needle);
-		cr_expect(in.plan == NULL, "case '%s': no plan from an invalid file", cases[i].name);
+		cr_expect(in.plan == NULL, "case '%s': no plan from an invalid file",
+			  cases[i].name);
 		intent_free(&in);
 		diag_list_free(&d);
 	}
