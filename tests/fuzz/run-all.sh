@@ -4,7 +4,7 @@
 # reproducer in the scratch directory.
 # usage: tests/fuzz/run-all.sh DIR SECONDS
 set -euo pipefail
-dir=${1:?usage: run-all.sh FUZZER_DIR SECONDS}
+dir=$(cd "${1:?usage: run-all.sh FUZZER_DIR SECONDS}" && pwd)
 secs=${2:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/sdwan-fuzz.XXXXXX)
