@@ -78,9 +78,9 @@ static void site(FILE *out, const struct topo *t, const struct topo_site *s)
 	if (s->n_hubs) {
 		fputs("    hubs:\n", out);
 		for (size_t i = 0; i < s->n_hubs; i++)
-			fprintf(out, "      - %s\n", s->hubs[i].site != UINT32_MAX
-							 ? t->sites[s->hubs[i].site].name
-							 : s->hubs[i].name);
+			fprintf(out, "      - %s\n",
+				s->hubs[i].site != UINT32_MAX ? t->sites[s->hubs[i].site].name
+							      : s->hubs[i].name);
 	}
 	settings(out, 4, &s->overrides, false);
 }

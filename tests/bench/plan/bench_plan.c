@@ -107,8 +107,8 @@ static int run(const char *label, struct text yaml)
 		diag_print(&d, label, stderr);
 		return 1;
 	}
-	printf("%-34s %9zu sites %9zu tunnels %8.3f s", label, in.topo->n_sites,
-	       in.plan->n_tunnels, t1 - t0);
+	printf("%-34s %9zu sites %9zu tunnels %8.3f s", label, in.topo->n_sites, in.plan->n_tunnels,
+	       t1 - t0);
 	fflush(stdout);
 	intent_free(&in);
 	diag_list_free(&d);
