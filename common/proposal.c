@@ -121,8 +121,6 @@ __attribute__((format(printf, 4, 5))) static void add_err(struct proposal_errors
 	e->len = len;
 	va_list ap;
 	va_start(ap, fmt);
-	/* va_start is the line above; clang-analyzer 14 loses track of it here. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
 }

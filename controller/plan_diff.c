@@ -215,8 +215,6 @@ __attribute__((format(printf, 2, 3))) static void details_add(struct details *dt
 	char buf[256];
 	va_list ap;
 	va_start(ap, fmt);
-	/* va_start is the line above; clang-analyzer 14 loses track of it here. */
-	// NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0)
