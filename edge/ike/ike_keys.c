@@ -7,7 +7,7 @@
 #include <openssl/params.h>
 #include <string.h>
 
-static const char *digest_name(enum ike_prf_alg alg)
+static const char *digest_name(enum ike_prf alg)
 {
 	switch (alg) {
 	case IKE_PRF_HMAC_SHA1:
@@ -23,7 +23,7 @@ static const char *digest_name(enum ike_prf_alg alg)
 	}
 }
 
-size_t ike_prf_len(enum ike_prf_alg alg)
+size_t ike_prf_len(enum ike_prf alg)
 {
 	switch (alg) {
 	case IKE_PRF_HMAC_SHA1:
@@ -40,7 +40,7 @@ size_t ike_prf_len(enum ike_prf_alg alg)
 }
 
 /* One HMAC over up to three pieces, so callers never concatenate secrets into temporaries. */
-static int hmac3(enum ike_prf_alg alg, const uint8_t *key, size_t key_len, const uint8_t *d1,
+static int hmac3(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *d1,
 		 size_t l1, const uint8_t *d2, size_t l2, const uint8_t *d3, size_t l3,
 		 uint8_t *out)
 {
@@ -69,13 +69,13 @@ out:
 	return rc;
 }
 
-int ike_prf(enum ike_prf_alg alg, const uint8_t *key, size_t key_len, const uint8_t *data1,
+int ike_prf(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *data1,
 	    size_t len1, const uint8_t *data2, size_t len2, uint8_t *out)
 {
 	return hmac3(alg, key, key_len, data1, len1, data2, data2 ? len2 : 0, NULL, 0, out);
 }
 
-int ike_prf_plus(enum ike_prf_alg alg, const uint8_t *key, size_t key_len, const uint8_t *seed,
+int ike_prf_plus(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *seed,
 		 size_t seed_len, uint8_t *out, size_t out_len)
 {
 	size_t h = ike_prf_len(alg);
@@ -101,7 +101,7 @@ int ike_prf_plus(enum ike_prf_alg alg, const uint8_t *key, size_t key_len, const
 	return rc;
 }
 
-int ike_skeyseed(enum ike_prf_alg alg, const struct ike_kdf_input *in, uint8_t *out)
+int ike_skeyseed(enum ike_prf alg, const struct ike_kdf_input *in, uint8_t *out)
 {
 	/* The key is Ni | Nr: build it in a wiped buffer (nonces are at most 256 bytes each). */
 	uint8_t key[512];
@@ -115,7 +115,7 @@ int ike_skeyseed(enum ike_prf_alg alg, const struct ike_kdf_input *in, uint8_t *
 	return rc;
 }
 
-int ike_skeyseed_rekey(enum ike_prf_alg alg, const uint8_t *old_sk_d,
+int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d,
 		       const struct ike_kdf_input *in, uint8_t *out)
 {
 	if (!in->shared)
@@ -124,7 +124,7 @@ int ike_skeyseed_rekey(enum ike_prf_alg alg, const uint8_t *old_sk_d,
 		     in->ni_len, in->nr, in->nr_len, out);
 }
 
-int ike_sa_keys_derive(enum ike_prf_alg alg, const uint8_t *skeyseed,
+int ike_sa_keys_derive(enum ike_prf alg, const uint8_t *skeyseed,
 		       const struct ike_kdf_input *in, size_t enc_len, struct ike_sa_keys *out)
 {
 	size_t h = ike_prf_len(alg);
@@ -164,7 +164,7 @@ int ike_sa_keys_derive(enum ike_prf_alg alg, const uint8_t *skeyseed,
 	return rc;
 }
 
-int ike_child_keymat(enum ike_prf_alg alg, const uint8_t *sk_d, const struct ike_kdf_input *in,
+int ike_child_keymat(enum ike_prf alg, const uint8_t *sk_d, const struct ike_kdf_input *in,
 		     uint8_t *out, size_t out_len)
 {
 	/* S = [g^ir (new) |] Ni | Nr; a 521-bit DH value is the longest we could meet. */

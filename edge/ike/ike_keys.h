@@ -18,15 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The PRFs (IKEv2 transform type 2). SHA-1 exists only so the derivation can be checked against
- * the published NIST CAVS vectors; proposals never select it (common/proposal refuses it). */
-enum ike_prf_alg {
-	IKE_PRF_HMAC_SHA1,
-	IKE_PRF_HMAC_SHA2_256,
-	IKE_PRF_HMAC_SHA2_384,
-	IKE_PRF_HMAC_SHA2_512,
-};
+#include "edge/ike/ike_wire.h"
 
+/* PRFs are named by their IANA transform IDs (enum ike_prf in ike_wire.h). HMAC-SHA-1 is
+ * accepted so the derivation can be checked against the published NIST CAVS vectors; proposals
+ * never select it (common/proposal refuses it as weak). */
 enum {
 	IKE_PRF_MAX_LEN = 64,        /* longest PRF output (SHA-512) */
 	IKE_SK_E_MAX_LEN = 36,       /* longest encryption key + salt (AES-256-GCM, ChaCha20) */
@@ -34,15 +30,15 @@ enum {
 };
 
 /* The PRF's output length in bytes (also the length of SK_d, SK_pi, SK_pr). */
-size_t ike_prf_len(enum ike_prf_alg alg);
+size_t ike_prf_len(enum ike_prf alg);
 
 /* out = prf(key, data1 | data2); data2 may be NULL. out holds ike_prf_len(alg) bytes. */
-int ike_prf(enum ike_prf_alg alg, const uint8_t *key, size_t key_len, const uint8_t *data1,
+int ike_prf(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *data1,
 	    size_t len1, const uint8_t *data2, size_t len2, uint8_t *out)
 	__attribute__((warn_unused_result));
 
 /* out[0..out_len) = prf+(key, seed). -EINVAL if out_len exceeds 255 PRF blocks. */
-int ike_prf_plus(enum ike_prf_alg alg, const uint8_t *key, size_t key_len, const uint8_t *seed,
+int ike_prf_plus(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *seed,
 		 size_t seed_len, uint8_t *out, size_t out_len) __attribute__((warn_unused_result));
 
 /* The keys of one IKE SA. Wipe with ike_sa_keys_wipe(). */
@@ -66,22 +62,22 @@ struct ike_kdf_input {
 };
 
 /* SKEYSEED = prf(Ni | Nr, g^ir); out holds ike_prf_len(alg) bytes. */
-int ike_skeyseed(enum ike_prf_alg alg, const struct ike_kdf_input *in, uint8_t *out)
+int ike_skeyseed(enum ike_prf alg, const struct ike_kdf_input *in, uint8_t *out)
 	__attribute__((warn_unused_result));
 
 /* SKEYSEED for a rekeyed IKE SA: prf(SK_d (old), g^ir (new) | Ni | Nr). */
-int ike_skeyseed_rekey(enum ike_prf_alg alg, const uint8_t *old_sk_d,
+int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d,
 		       const struct ike_kdf_input *in, uint8_t *out)
 	__attribute__((warn_unused_result));
 
 /* Derive an IKE SA's keys from SKEYSEED; enc_len is the cipher's key + salt length. */
-int ike_sa_keys_derive(enum ike_prf_alg alg, const uint8_t *skeyseed,
+int ike_sa_keys_derive(enum ike_prf alg, const uint8_t *skeyseed,
 		       const struct ike_kdf_input *in, size_t enc_len, struct ike_sa_keys *out)
 	__attribute__((warn_unused_result));
 
 /* KEYMAT for a Child SA: prf+(SK_d, [g^ir |] Ni | Nr); in->shared NULL without PFS. The caller
  * splits it: initiator-to-responder key first, then the other direction (2.17). */
-int ike_child_keymat(enum ike_prf_alg alg, const uint8_t *sk_d, const struct ike_kdf_input *in,
+int ike_child_keymat(enum ike_prf alg, const uint8_t *sk_d, const struct ike_kdf_input *in,
 		     uint8_t *out, size_t out_len) __attribute__((warn_unused_result));
 
 /* Wipe every key. NULL-safe. */

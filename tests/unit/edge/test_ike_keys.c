@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "edge/ike/ike_dh.h"
+#include "edge/ike/ike_kex.h"
 #include "edge/ike/ike_keys.h"
 
 static size_t unhex(const char *hex, uint8_t *out, size_t cap)
@@ -159,25 +159,25 @@ Test(ike_keys, child_keymat_with_and_without_pfs)
 	cr_expect_eq(memcmp(b, manual, 72), 0, "KEYMAT = prf+(SK_d, g^ir | Ni | Nr)");
 }
 
-Test(ike_dh, x25519_matches_rfc7748)
+Test(ike_kex, x25519_matches_rfc7748)
 {
 	uint8_t priv[32], bob_pub[32], out[64];
 	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", priv, 32);
 	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bob_pub, 32);
-	struct ike_dh *alice;
-	cr_assert_eq(ike_dh_from_private(31, priv, 32, NULL, 0, &alice), 0);
+	struct ike_kex *alice;
+	cr_assert_eq(ike_kex_from_private(31, priv, 32, NULL, 0, &alice), 0);
 	size_t len;
-	cr_assert_eq(ike_dh_public(alice, out, sizeof(out), &len), 0);
+	cr_assert_eq(ike_kex_public(alice, out, sizeof(out), &len), 0);
 	expect_hex(out, len, "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
 		   "Alice's public key");
-	cr_assert_eq(ike_dh_shared(alice, bob_pub, 32, out, sizeof(out), &len), 0);
+	cr_assert_eq(ike_kex_shared(alice, bob_pub, 32, out, sizeof(out), &len), 0);
 	expect_hex(out, len, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
 		   "shared secret K");
 	const uint8_t zero[32] = {0};
-	cr_expect_eq(ike_dh_shared(alice, zero, 32, out, sizeof(out), &len), -EBADMSG,
+	cr_expect_eq(ike_kex_shared(alice, zero, 32, out, sizeof(out), &len), -EBADMSG,
 		     "a small-order point gives an all-zero secret: refused");
-	cr_expect_eq(ike_dh_shared(alice, bob_pub, 31, out, sizeof(out), &len), -EBADMSG);
-	ike_dh_free(alice);
+	cr_expect_eq(ike_kex_shared(alice, bob_pub, 31, out, sizeof(out), &len), -EBADMSG);
+	ike_kex_free(alice);
 }
 
 static const char p256_gx[] = "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296";
@@ -185,7 +185,7 @@ static const char p256_gy[] = "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECEC
 static const char p256_2gx[] = "7CF27B188D034F7E8A52380304B51AC3C08969E277F21B35A60B48FC47669978";
 static const char p256_2gy[] = "07775510DB8ED040293D9AC69F7430DBBA7DADE63CE982299E04B79D227873D1";
 
-Test(ike_dh, ecp256_known_answers)
+Test(ike_kex, ecp256_known_answers)
 {
 	uint8_t g[64], two_g[64], two[32] = {0}, out[96];
 	unhex(p256_gx, g, 32);
@@ -193,24 +193,24 @@ Test(ike_dh, ecp256_known_answers)
 	unhex(p256_2gx, two_g, 32);
 	unhex(p256_2gy, two_g + 32, 32);
 	two[31] = 2;
-	struct ike_dh *k2;
-	cr_assert_eq(ike_dh_from_private(19, two, 32, two_g, 64, &k2), 0);
+	struct ike_kex *k2;
+	cr_assert_eq(ike_kex_from_private(19, two, 32, two_g, 64, &k2), 0);
 	size_t len;
-	cr_assert_eq(ike_dh_public(k2, out, sizeof(out), &len), 0);
+	cr_assert_eq(ike_kex_public(k2, out, sizeof(out), &len), 0);
 	cr_expect_eq(len, 64, "x | y without the 0x04 octet");
 	cr_expect_eq(memcmp(out, two_g, 64), 0);
 	/* 2 x G: the shared secret is the x coordinate of 2G. */
-	cr_assert_eq(ike_dh_shared(k2, g, 64, out, sizeof(out), &len), 0);
+	cr_assert_eq(ike_kex_shared(k2, g, 64, out, sizeof(out), &len), 0);
 	expect_hex(out, len, p256_2gx, "x(2G)");
 	uint8_t off[64];
 	memcpy(off, g, 64);
 	off[63] ^= 1;
-	cr_expect_eq(ike_dh_shared(k2, off, 64, out, sizeof(out), &len), -EBADMSG,
+	cr_expect_eq(ike_kex_shared(k2, off, 64, out, sizeof(out), &len), -EBADMSG,
 		     "a point off the curve is refused");
-	ike_dh_free(k2);
+	ike_kex_free(k2);
 }
 
-Test(ike_dh, ecp384_generator)
+Test(ike_kex, ecp384_generator)
 {
 	uint8_t g[96], one[48] = {0}, out[96];
 	unhex("AA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E"
@@ -220,34 +220,34 @@ Test(ike_dh, ecp384_generator)
 	      "7C90EA0E5F",
 	      g + 48, 48);
 	one[47] = 1;
-	struct ike_dh *k1;
-	cr_assert_eq(ike_dh_from_private(20, one, 48, g, 96, &k1), 0);
+	struct ike_kex *k1;
+	cr_assert_eq(ike_kex_from_private(20, one, 48, g, 96, &k1), 0);
 	size_t len;
-	cr_assert_eq(ike_dh_shared(k1, g, 96, out, sizeof(out), &len), 0);
+	cr_assert_eq(ike_kex_shared(k1, g, 96, out, sizeof(out), &len), 0);
 	cr_expect_eq(memcmp(out, g, 48), 0, "1 x G = G");
-	ike_dh_free(k1);
+	ike_kex_free(k1);
 }
 
-Test(ike_dh, fresh_pairs_agree_in_every_group)
+Test(ike_kex, fresh_pairs_agree_in_every_group)
 {
 	const uint16_t groups[] = {19, 20, 31};
 	for (size_t i = 0; i < 3; i++) {
-		struct ike_dh *a, *b;
-		cr_assert_eq(ike_dh_new(groups[i], &a), 0);
-		cr_assert_eq(ike_dh_new(groups[i], &b), 0);
+		struct ike_kex *a, *b;
+		cr_assert_eq(ike_kex_new(groups[i], &a), 0);
+		cr_assert_eq(ike_kex_new(groups[i], &b), 0);
 		uint8_t pa[96], pb[96], sa[48], sb[48];
 		size_t la, lb, ka, kb;
-		cr_assert_eq(ike_dh_public(a, pa, sizeof(pa), &la), 0);
-		cr_assert_eq(ike_dh_public(b, pb, sizeof(pb), &lb), 0);
-		cr_expect_eq(la, ike_dh_public_len(groups[i]));
-		cr_assert_eq(ike_dh_shared(a, pb, lb, sa, sizeof(sa), &ka), 0);
-		cr_assert_eq(ike_dh_shared(b, pa, la, sb, sizeof(sb), &kb), 0);
-		cr_expect_eq(ka, ike_dh_shared_len(groups[i]));
+		cr_assert_eq(ike_kex_public(a, pa, sizeof(pa), &la), 0);
+		cr_assert_eq(ike_kex_public(b, pb, sizeof(pb), &lb), 0);
+		cr_expect_eq(la, ike_kex_public_len(groups[i]));
+		cr_assert_eq(ike_kex_shared(a, pb, lb, sa, sizeof(sa), &ka), 0);
+		cr_assert_eq(ike_kex_shared(b, pa, la, sb, sizeof(sb), &kb), 0);
+		cr_expect_eq(ka, ike_kex_shared_len(groups[i]));
 		cr_expect_eq(ka, kb);
 		cr_expect_eq(memcmp(sa, sb, ka), 0, "group %u agrees", groups[i]);
-		ike_dh_free(a);
-		ike_dh_free(b);
+		ike_kex_free(a);
+		ike_kex_free(b);
 	}
-	struct ike_dh *x;
-	cr_expect_eq(ike_dh_new(14, &x), -ENOTSUP);
+	struct ike_kex *x;
+	cr_expect_eq(ike_kex_new(14, &x), -ENOTSUP);
 }

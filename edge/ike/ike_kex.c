@@ -1,4 +1,4 @@
-#include "edge/ike/ike_dh.h"
+#include "edge/ike/ike_kex.h"
 
 #include <errno.h>
 #include <openssl/bn.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ike_dh {
+struct ike_kex {
 	uint16_t group;
 	EVP_PKEY *key;
 };
@@ -30,7 +30,7 @@ static const char *ecp_curve(uint16_t group, size_t *coord)
 	}
 }
 
-size_t ike_dh_public_len(uint16_t group)
+size_t ike_kex_public_len(uint16_t group)
 {
 	size_t coord;
 	if (group == 31)
@@ -38,7 +38,7 @@ size_t ike_dh_public_len(uint16_t group)
 	return ecp_curve(group, &coord) ? 2 * coord : 0;
 }
 
-size_t ike_dh_shared_len(uint16_t group)
+size_t ike_kex_shared_len(uint16_t group)
 {
 	size_t coord;
 	if (group == 31)
@@ -46,9 +46,9 @@ size_t ike_dh_shared_len(uint16_t group)
 	return ecp_curve(group, &coord) ? coord : 0;
 }
 
-static int wrap(uint16_t group, EVP_PKEY *key, struct ike_dh **out)
+static int wrap(uint16_t group, EVP_PKEY *key, struct ike_kex **out)
 {
-	struct ike_dh *dh = calloc(1, sizeof(*dh));
+	struct ike_kex *dh = calloc(1, sizeof(*dh));
 	if (!dh) {
 		EVP_PKEY_free(key);
 		return -ENOMEM;
@@ -59,7 +59,7 @@ static int wrap(uint16_t group, EVP_PKEY *key, struct ike_dh **out)
 	return 0;
 }
 
-int ike_dh_new(uint16_t group, struct ike_dh **out)
+int ike_kex_new(uint16_t group, struct ike_kex **out)
 {
 	*out = NULL;
 	size_t coord;
@@ -103,8 +103,8 @@ out:
 	return key;
 }
 
-int ike_dh_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, const uint8_t *pub,
-			size_t pub_len, struct ike_dh **out)
+int ike_kex_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, const uint8_t *pub,
+			size_t pub_len, struct ike_kex **out)
 {
 	*out = NULL;
 	size_t coord;
@@ -113,7 +113,7 @@ int ike_dh_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, co
 	if (group == 31) {
 		key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, priv_len);
 	} else if (curve) {
-		uint8_t point[1 + IKE_DH_MAX_PUBLIC];
+		uint8_t point[1 + IKE_KEX_MAX_PUBLIC];
 		if (pub_len != 2 * coord)
 			return -EINVAL;
 		point[0] = 0x04;
@@ -127,9 +127,9 @@ int ike_dh_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, co
 	return wrap(group, key, out);
 }
 
-int ike_dh_public(const struct ike_dh *dh, uint8_t *out, size_t cap, size_t *len)
+int ike_kex_public(const struct ike_kex *dh, uint8_t *out, size_t cap, size_t *len)
 {
-	size_t need = ike_dh_public_len(dh->group);
+	size_t need = ike_kex_public_len(dh->group);
 	if (cap < need)
 		return -ENOSPC;
 	if (dh->group == 31) {
@@ -139,7 +139,7 @@ int ike_dh_public(const struct ike_dh *dh, uint8_t *out, size_t cap, size_t *len
 		*len = n;
 		return 0;
 	}
-	uint8_t point[1 + IKE_DH_MAX_PUBLIC];
+	uint8_t point[1 + IKE_KEX_MAX_PUBLIC];
 	size_t n = 0;
 	if (EVP_PKEY_get_octet_string_param(dh->key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
 					    sizeof(point), &n) != 1 ||
@@ -156,17 +156,17 @@ static EVP_PKEY *peer_key(uint16_t group, const uint8_t *peer, size_t peer_len)
 	const char *curve = ecp_curve(group, &coord);
 	if (group == 31)
 		return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, peer_len);
-	uint8_t point[1 + IKE_DH_MAX_PUBLIC];
+	uint8_t point[1 + IKE_KEX_MAX_PUBLIC];
 	point[0] = 0x04;
 	memcpy(point + 1, peer, peer_len);
 	return ec_key(curve, point, 1 + peer_len, NULL, 0);
 }
 
-int ike_dh_shared(const struct ike_dh *dh, const uint8_t *peer, size_t peer_len, uint8_t *out,
+int ike_kex_shared(const struct ike_kex *dh, const uint8_t *peer, size_t peer_len, uint8_t *out,
 		  size_t cap, size_t *len)
 {
-	size_t need = ike_dh_shared_len(dh->group);
-	if (peer_len != ike_dh_public_len(dh->group))
+	size_t need = ike_kex_shared_len(dh->group);
+	if (peer_len != ike_kex_public_len(dh->group))
 		return -EBADMSG;
 	if (cap < need)
 		return -ENOSPC;
@@ -199,12 +199,12 @@ out:
 	return rc;
 }
 
-uint16_t ike_dh_group(const struct ike_dh *dh)
+uint16_t ike_kex_group(const struct ike_kex *dh)
 {
 	return dh->group;
 }
 
-void ike_dh_free(struct ike_dh *dh)
+void ike_kex_free(struct ike_kex *dh)
 {
 	if (!dh)
 		return;
