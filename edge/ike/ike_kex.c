@@ -104,7 +104,7 @@ out:
 }
 
 int ike_kex_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, const uint8_t *pub,
-			size_t pub_len, struct ike_kex **out)
+			 size_t pub_len, struct ike_kex **out)
 {
 	*out = NULL;
 	size_t coord;
@@ -163,7 +163,7 @@ static EVP_PKEY *peer_key(uint16_t group, const uint8_t *peer, size_t peer_len)
 }
 
 int ike_kex_shared(const struct ike_kex *dh, const uint8_t *peer, size_t peer_len, uint8_t *out,
-		  size_t cap, size_t *len)
+		   size_t cap, size_t *len)
 {
 	size_t need = ike_kex_shared_len(dh->group);
 	if (peer_len != ike_kex_public_len(dh->group))

@@ -32,7 +32,7 @@ int ike_kex_new(uint16_t group, struct ike_kex **out) __attribute__((warn_unused
 /* A key pair from known private (and, for ECP, public) values: for test vectors only. pub is
  * ignored for x25519. */
 int ike_kex_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, const uint8_t *pub,
-			size_t pub_len, struct ike_kex **out) __attribute__((warn_unused_result));
+			 size_t pub_len, struct ike_kex **out) __attribute__((warn_unused_result));
 
 /* Our KE data into out (ike_kex_public_len bytes). */
 int ike_kex_public(const struct ike_kex *dh, uint8_t *out, size_t cap, size_t *len)
@@ -41,7 +41,7 @@ int ike_kex_public(const struct ike_kex *dh, uint8_t *out, size_t cap, size_t *l
 /* g^ir from the peer's KE data into out (ike_kex_shared_len bytes). -EBADMSG when the peer's
  * value has the wrong length, is not on the curve, or yields an all-zero secret. */
 int ike_kex_shared(const struct ike_kex *dh, const uint8_t *peer, size_t peer_len, uint8_t *out,
-		  size_t cap, size_t *len) __attribute__((warn_unused_result));
+		   size_t cap, size_t *len) __attribute__((warn_unused_result));
 
 /* The group of a key pair. */
 uint16_t ike_kex_group(const struct ike_kex *dh);

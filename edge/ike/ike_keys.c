@@ -40,9 +40,8 @@ size_t ike_prf_len(enum ike_prf alg)
 }
 
 /* One HMAC over up to three pieces, so callers never concatenate secrets into temporaries. */
-static int hmac3(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *d1,
-		 size_t l1, const uint8_t *d2, size_t l2, const uint8_t *d3, size_t l3,
-		 uint8_t *out)
+static int hmac3(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *d1, size_t l1,
+		 const uint8_t *d2, size_t l2, const uint8_t *d3, size_t l3, uint8_t *out)
 {
 	const char *md = digest_name(alg);
 	if (!md || !key || key_len == 0)
@@ -69,8 +68,8 @@ out:
 	return rc;
 }
 
-int ike_prf(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *data1,
-	    size_t len1, const uint8_t *data2, size_t len2, uint8_t *out)
+int ike_prf(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *data1, size_t len1,
+	    const uint8_t *data2, size_t len2, uint8_t *out)
 {
 	return hmac3(alg, key, key_len, data1, len1, data2, data2 ? len2 : 0, NULL, 0, out);
 }
@@ -115,8 +114,8 @@ int ike_skeyseed(enum ike_prf alg, const struct ike_kdf_input *in, uint8_t *out)
 	return rc;
 }
 
-int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d,
-		       const struct ike_kdf_input *in, uint8_t *out)
+int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d, const struct ike_kdf_input *in,
+		       uint8_t *out)
 {
 	if (!in->shared)
 		return -EINVAL;
@@ -124,8 +123,8 @@ int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d,
 		     in->ni_len, in->nr, in->nr_len, out);
 }
 
-int ike_sa_keys_derive(enum ike_prf alg, const uint8_t *skeyseed,
-		       const struct ike_kdf_input *in, size_t enc_len, struct ike_sa_keys *out)
+int ike_sa_keys_derive(enum ike_prf alg, const uint8_t *skeyseed, const struct ike_kdf_input *in,
+		       size_t enc_len, struct ike_sa_keys *out)
 {
 	size_t h = ike_prf_len(alg);
 	uint8_t seed[512 + 16];

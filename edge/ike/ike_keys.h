@@ -33,9 +33,8 @@ enum {
 size_t ike_prf_len(enum ike_prf alg);
 
 /* out = prf(key, data1 | data2); data2 may be NULL. out holds ike_prf_len(alg) bytes. */
-int ike_prf(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *data1,
-	    size_t len1, const uint8_t *data2, size_t len2, uint8_t *out)
-	__attribute__((warn_unused_result));
+int ike_prf(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *data1, size_t len1,
+	    const uint8_t *data2, size_t len2, uint8_t *out) __attribute__((warn_unused_result));
 
 /* out[0..out_len) = prf+(key, seed). -EINVAL if out_len exceeds 255 PRF blocks. */
 int ike_prf_plus(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *seed,
@@ -66,14 +65,12 @@ int ike_skeyseed(enum ike_prf alg, const struct ike_kdf_input *in, uint8_t *out)
 	__attribute__((warn_unused_result));
 
 /* SKEYSEED for a rekeyed IKE SA: prf(SK_d (old), g^ir (new) | Ni | Nr). */
-int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d,
-		       const struct ike_kdf_input *in, uint8_t *out)
-	__attribute__((warn_unused_result));
+int ike_skeyseed_rekey(enum ike_prf alg, const uint8_t *old_sk_d, const struct ike_kdf_input *in,
+		       uint8_t *out) __attribute__((warn_unused_result));
 
 /* Derive an IKE SA's keys from SKEYSEED; enc_len is the cipher's key + salt length. */
-int ike_sa_keys_derive(enum ike_prf alg, const uint8_t *skeyseed,
-		       const struct ike_kdf_input *in, size_t enc_len, struct ike_sa_keys *out)
-	__attribute__((warn_unused_result));
+int ike_sa_keys_derive(enum ike_prf alg, const uint8_t *skeyseed, const struct ike_kdf_input *in,
+		       size_t enc_len, struct ike_sa_keys *out) __attribute__((warn_unused_result));
 
 /* KEYMAT for a Child SA: prf+(SK_d, [g^ir |] Ni | Nr); in->shared NULL without PFS. The caller
  * splits it: initiator-to-responder key first, then the other direction (2.17). */
