@@ -1,6 +1,7 @@
 #include "edge/esp/esp_sa.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -23,6 +24,7 @@ struct esp_sa {
 	/* Outbound: the last sequence number sent, and the highest one allowed. */
 	uint64_t seq_last;
 	uint64_t seq_max;
+	_Atomic uint64_t *shared_seq; /* when set, replaces seq_last (see esp_sa_config) */
 	/* Inbound. */
 	struct replay_window replay;
 };
@@ -152,6 +154,7 @@ int esp_sa_new(const struct esp_sa_config *cfg, struct esp_sa **out)
 	/* RFC 4303 §3.3.3: the counter must not cycle; 2^32 - 1 is the last without ESN. */
 	sa->seq_max = cfg->esn ? UINT64_MAX : UINT32_MAX;
 	sa->seq_last = first - 1;
+	sa->shared_seq = cfg->dir == ESP_DIR_OUT ? cfg->shared_seq : NULL;
 	replay_init(&sa->replay, first - 1);
 	rc = load_key(sa, cfg);
 	if (rc != 0)
@@ -181,7 +184,9 @@ uint64_t esp_sa_packets_left(const struct esp_sa *sa)
 {
 	if (sa->dir != ESP_DIR_OUT)
 		return 0;
-	return sa->seq_max - sa->seq_last;
+	uint64_t last = sa->shared_seq ? atomic_load_explicit(sa->shared_seq, memory_order_relaxed)
+				       : sa->seq_last;
+	return last >= sa->seq_max ? 0 : sa->seq_max - last;
 }
 
 /* RFC 4106 §4, RFC 7634 §2: nonce = salt || IV. */
@@ -284,9 +289,18 @@ int esp_sa_encap(struct esp_sa *sa, uint8_t *buf, size_t cap, size_t *off, size_
 		return -ENOSPC;
 
 	/* RFC 4303 §3.3.3: never cycle the counter; the caller must rekey. */
-	if (sa->seq_last >= sa->seq_max)
-		return -EKEYEXPIRED;
-	uint64_t seq = ++sa->seq_last;
+	uint64_t seq;
+	if (sa->shared_seq) {
+		/* Relaxed is enough: only uniqueness matters, the receiver's window reorders. A
+		 * wrap to 0 (2^64 numbers) counts as exhaustion too. */
+		seq = atomic_fetch_add_explicit(sa->shared_seq, 1, memory_order_relaxed) + 1;
+		if (seq == 0 || seq > sa->seq_max)
+			return -EKEYEXPIRED;
+	} else {
+		if (sa->seq_last >= sa->seq_max)
+			return -EKEYEXPIRED;
+		seq = ++sa->seq_last;
+	}
 
 	/* SPI, low 32 bits of the sequence number, and the IV: the whole 64-bit number, unique per
 	 * packet under this key (RFC 4106 §3.1, RFC 7634 §2). */

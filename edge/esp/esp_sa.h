@@ -17,6 +17,7 @@
 #ifndef SDWAN_EDGE_ESP_ESP_SA_H
 #define SDWAN_EDGE_ESP_ESP_SA_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,15 @@ struct esp_sa_config {
 	 * must be at most 2^32 - 1.
 	 */
 	uint64_t first_seq;
+	/*
+	 * Outbound SAs used by several data-plane threads at once: each thread gets its own
+	 * esp_sa (its own cipher context) for the same KEYMAT, and all of them draw sequence
+	 * numbers from this one counter (the last number handed out, advanced atomically), so
+	 * no number, and so no nonce, is ever used twice. Owned by the caller, who initialises
+	 * it to first_seq - 1 (0 by default) and keeps it alive as long as the SAs. NULL: the
+	 * SA counts on its own and is single-threaded.
+	 */
+	_Atomic uint64_t *shared_seq;
 };
 
 /* Where the decrypted packet lies in the caller's buffer. */

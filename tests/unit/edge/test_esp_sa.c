@@ -1096,3 +1096,52 @@ Test(esp_sa, packet_path_does_not_allocate)
 		flow_free(&f);
 	}
 }
+
+/* Two threads' SAs for one outbound SA share a sequence counter: numbers never repeat, and the
+ * receiver accepts every packet from either. */
+Test(esp_sa_shared, two_contexts_one_counter)
+{
+	uint8_t keymat[36];
+	for (size_t i = 0; i < sizeof(keymat); i++)
+		keymat[i] = (uint8_t)(i * 7);
+	_Atomic uint64_t counter = 0;
+	struct esp_sa_config out_cfg = {.cipher = ESP_CIPHER_AES256_GCM16,
+					.dir = ESP_DIR_OUT,
+					.spi = 0x4242,
+					.esn = true,
+					.keymat = keymat,
+					.keymat_len = sizeof(keymat),
+					.shared_seq = &counter};
+	struct esp_sa *a, *b, *in;
+	cr_assert_eq(esp_sa_new(&out_cfg, &a), 0);
+	cr_assert_eq(esp_sa_new(&out_cfg, &b), 0);
+	struct esp_sa_config in_cfg = out_cfg;
+	in_cfg.dir = ESP_DIR_IN;
+	in_cfg.shared_seq = NULL;
+	cr_assert_eq(esp_sa_new(&in_cfg, &in), 0);
+	uint64_t seen[40] = {0};
+	for (int i = 0; i < 40; i++) {
+		uint8_t buf[256] = {0};
+		size_t off = 64, len = 40;
+		buf[off] = 0x45; /* IPv4, IHL 5 */
+		buf[off + 3] = 40;
+		cr_assert_eq(esp_sa_encap(i % 3 ? a : b, buf, sizeof(buf), &off, &len), 0);
+		struct esp_decap_result res;
+		cr_assert_eq(esp_sa_decap(in, buf + off, len, &res), ESP_OK, "packet %d", i);
+		seen[i] = res.seq;
+		for (int j = 0; j < i; j++)
+			cr_assert_neq(seen[j], seen[i], "sequence numbers never repeat");
+	}
+	cr_expect_eq(atomic_load(&counter), 40);
+	cr_expect_eq(esp_sa_packets_left(a), UINT64_MAX - 40);
+	counter = UINT64_MAX;
+	uint8_t buf[256] = {0};
+	size_t off = 64, len = 40;
+	buf[off] = 0x45;
+	buf[off + 3] = 40;
+	cr_expect_eq(esp_sa_encap(a, buf, sizeof(buf), &off, &len), -EKEYEXPIRED,
+		     "a counter at its end is exhaustion, not a wrap to 0");
+	esp_sa_free(a);
+	esp_sa_free(b);
+	esp_sa_free(in);
+}
