@@ -195,8 +195,8 @@ int udp_send_batch(int fd, const struct udp_tx *tx, unsigned n)
 		msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = (void *)tx[i].peer,
 			.msg_namelen = sizeof(*tx[i].peer),
-			.msg_iov = &iov[i],
-			.msg_iovlen = 1,
+			.msg_iov = tx[i].iov ? (struct iovec *)tx[i].iov : &iov[i],
+			.msg_iovlen = tx[i].iov ? tx[i].iovcnt : 1,
 		};
 		if (tx[i].seg < tx[i].len) {
 			memset(&ctl[i], 0, sizeof(ctl[i]));

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 enum {
 	UDP_MAX_SOCKETS = 16,
@@ -75,12 +76,15 @@ struct udp_rx {
 int udp_recv_batch(int fd, struct udp_rx *rx, unsigned n);
 
 /* One transmit: `len` bytes of datagrams of `seg` bytes (last may be shorter; seg == len for a
- * single datagram) to `peer`. */
+ * single datagram) to `peer`, gathered from iov[0..iovcnt) when iov is set (each datagram must
+ * then be exactly one element, in order), else from buf. */
 struct udp_tx {
 	const uint8_t *buf;
 	size_t len;
 	size_t seg;
 	const struct sockaddr_in6 *peer;
+	const struct iovec *iov;
+	unsigned iovcnt;
 };
 
 /*

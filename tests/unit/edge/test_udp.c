@@ -116,7 +116,7 @@ Test(udp, gso_send_arrives_as_one_gro_burst)
 		memset(p, (int)i, len);
 		p[0] = 0, p[1] = 0, p[2] = 1, p[3] = 0;
 	}
-	struct udp_tx t = {out, sizeof(out), 1000, &to};
+	struct udp_tx t = {.buf = out, .len = sizeof(out), .seg = 1000, .peer = &to};
 	cr_assert_eq(udp_send_batch(tx.fds[0], &t, 1), 1);
 	cr_assert_eq(ready_socket(&rx), 0);
 	static uint8_t in[2][65536];
