@@ -1,0 +1,316 @@
+/*
+ * A data-plane worker: one TUN queue and one UDP socket, batches in both directions, no lock and
+ * no allocation per packet. Tables are read through dp.tables between quiescent points (the top
+ * of the loop), never kept across one.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "edge/dp/dp_internal.h"
+#include "edge/dp/udp.h"
+#include "edge/esp/esp_wire.h"
+
+enum {
+	W_TUN_BATCH = 64,    /* TUN reads per batch; also the most datagrams in one GSO send */
+	W_HEAD = 64,         /* room in front of an inner packet for the ESP header */
+	W_SLOT = 2048 + 128, /* one inner packet (MTU <= 2000 here) with head- and tailroom */
+	W_RX_BATCH = 8,      /* GRO buffers per recvmmsg */
+	W_RX_BUF = 65536,
+	W_BUDGET = 4, /* batches per direction before passing a quiescent point */
+};
+
+struct dp__wbuf {
+	uint8_t tun[W_TUN_BATCH][W_SLOT];
+	struct {
+		size_t off, len;
+		uint32_t tunnel;
+	} pkt[W_TUN_BATCH];
+	struct iovec iov[W_TUN_BATCH];
+	struct udp_tx tx[W_TUN_BATCH];
+	uint8_t rx[W_RX_BATCH][W_RX_BUF];
+	struct udp_rx rxd[W_RX_BATCH];
+};
+
+struct dp__wbuf *dp__wbuf_new(void)
+{
+	struct dp__wbuf *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	for (unsigned i = 0; i < W_RX_BATCH; i++) {
+		b->rxd[i].buf = b->rx[i];
+		b->rxd[i].cap = W_RX_BUF;
+	}
+	return b;
+}
+
+void dp__wbuf_free(struct dp__wbuf *b)
+{
+	free(b);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* --- outbound: TUN -> ESP -> UDP ------------------------------------------------------- */
+
+/* The tunnel a destination routes to, or UINT32_MAX. */
+static uint32_t route(const struct dp *dp, const struct dp__tables *t, const uint8_t *ip,
+		      size_t len)
+{
+	uint32_t v;
+	if (len >= 20 && (ip[0] >> 4) == 4)
+		v = lpm_lookup_v4(t->routes, ip + 16);
+	else if (len >= 40 && (ip[0] >> 4) == 6)
+		v = lpm_lookup_v6(t->routes, ip + 24);
+	else
+		return UINT32_MAX;
+	if (v != LPM_NO_ROUTE && (v & DP_ROUTE_GROUP_FLAG))
+		v = (v & ~DP_ROUTE_GROUP_FLAG) < DP_MAX_GROUPS
+			    ? atomic_load_explicit(&dp->groups[v & ~DP_ROUTE_GROUP_FLAG],
+						   memory_order_relaxed)
+			    : UINT32_MAX;
+	return v == LPM_NO_ROUTE ? UINT32_MAX : v;
+}
+
+/* Encrypt packet i in place; returns false (and counts why) when it is dropped. */
+static bool encap_one(struct dp__worker *w, const struct dp__tables *t, unsigned i)
+{
+	struct dp__wbuf *b = w->buf;
+	uint8_t *inner = b->tun[i] + b->pkt[i].off;
+	uint32_t id = route(w->dp, t, inner, b->pkt[i].len);
+	struct dp__tunnel *tun = id < t->n_tunnels ? t->tunnels[id] : NULL;
+	if (!tun) {
+		count(&w->global.drops[DP_DROP_NO_ROUTE], 1);
+		return false;
+	}
+	struct dp__counters *c = &tun->ctr[w->idx];
+	struct dp__sa_out *sa = atomic_load_explicit(&tun->out, memory_order_acquire);
+	if (!sa) {
+		count(&c->drops[DP_DROP_NO_SA], 1);
+		return false;
+	}
+	if (b->pkt[i].len > tun->mtu) {
+		count(&c->drops[DP_DROP_MTU], 1);
+		return false;
+	}
+	size_t inner_len = b->pkt[i].len;
+	int rc = esp_sa_encap(sa->ctx[w->idx], b->tun[i], W_SLOT, &b->pkt[i].off, &b->pkt[i].len);
+	if (rc != 0) {
+		count(&c->drops[rc == -EKEYEXPIRED ? DP_DROP_SEQ_OVERFLOW : DP_DROP_MALFORMED], 1);
+		return false;
+	}
+	count(&c->tx_packets, 1);
+	count(&c->tx_bytes, inner_len);
+	b->pkt[i].tunnel = id;
+	return true;
+}
+
+/*
+ * Group encrypted packets into transmits: a run of packets to one tunnel, all the size of the
+ * first except possibly a shorter last one, goes out as one UDP GSO send.
+ */
+static unsigned build_transmits(struct dp__worker *w, const struct dp__tables *t, unsigned n)
+{
+	struct dp__wbuf *b = w->buf;
+	unsigned ntx = 0;
+	for (unsigned i = 0; i < n;) {
+		const struct dp__tunnel *tun = t->tunnels[b->pkt[i].tunnel];
+		const struct dp__peer *peer =
+			atomic_load_explicit(&tun->peer, memory_order_acquire);
+		size_t seg = b->pkt[i].len, total = 0;
+		unsigned first = i;
+		for (; i < n && b->pkt[i].tunnel == tun->id && i - first < UDP_GSO_MAX_SEGMENTS &&
+		       total + b->pkt[i].len <= UDP_GSO_MAX_BYTES;
+		     i++) {
+			b->iov[i] = (struct iovec){b->tun[i] + b->pkt[i].off, b->pkt[i].len};
+			total += b->pkt[i].len;
+			if (b->pkt[i].len != seg) {
+				if (b->pkt[i].len < seg)
+					i++; /* a shorter datagram may end the run */
+				else
+					total -= b->pkt[i].len;
+				break;
+			}
+		}
+		b->tx[ntx++] = (struct udp_tx){.len = total,
+					       .seg = i - first > 1 ? seg : total,
+					       .peer = &peer->addr,
+					       .iov = &b->iov[first],
+					       .iovcnt = i - first};
+	}
+	return ntx;
+}
+
+/* Returns the number of TUN packets read (0: the queue is empty). */
+static unsigned tun_to_udp(struct dp__worker *w, const struct dp__tables *t)
+{
+	struct dp__wbuf *b = w->buf;
+	unsigned n = 0, read_n = 0;
+	for (; read_n < W_TUN_BATCH; read_n++) {
+		ssize_t len = read(w->tun_fd, b->tun[n] + W_HEAD, W_SLOT - W_HEAD - 64);
+		if (len <= 0)
+			break;
+		b->pkt[n].off = W_HEAD;
+		b->pkt[n].len = (size_t)len;
+		if (encap_one(w, t, n))
+			n++;
+	}
+	if (n == 0)
+		return read_n;
+	unsigned ntx = build_transmits(w, t, n);
+	for (unsigned sent = 0; sent < ntx;) {
+		int rc = udp_send_batch(w->udp_fd, b->tx + sent, ntx - sent);
+		if (rc <= 0) {
+			/* Socket buffer full or an error: the rest is lost like on a wire. */
+			break;
+		}
+		sent += (unsigned)rc;
+	}
+	return read_n;
+}
+
+/* --- inbound: UDP -> ESP -> TUN -------------------------------------------------------- */
+
+static enum dp_drop verdict_drop(enum esp_verdict v)
+{
+	switch (v) {
+	case ESP_DROP_REPLAY:
+	case ESP_DROP_TOO_OLD:
+		return DP_DROP_REPLAY;
+	case ESP_DROP_AUTH:
+		return DP_DROP_ICV;
+	case ESP_DROP_DUMMY:
+		return DP_DROP_DUMMY;
+	default:
+		return DP_DROP_MALFORMED;
+	}
+}
+
+/* The inner packet's real length: TFC padding (RFC 4303 2.7) may follow it. */
+static size_t inner_ip_len(const uint8_t *ip, size_t len)
+{
+	size_t l = 0;
+	if (len >= 20 && (ip[0] >> 4) == 4)
+		l = (size_t)ip[2] << 8 | ip[3];
+	else if (len >= 40 && (ip[0] >> 4) == 6)
+		l = 40 + ((size_t)ip[4] << 8 | ip[5]);
+	return l && l <= len ? l : 0;
+}
+
+static bool source_allowed(const struct dp__tunnel *tun, const uint8_t *ip)
+{
+	uint32_t v = (ip[0] >> 4) == 4 ? lpm_lookup_v4(tun->allowed, ip + 12)
+				       : lpm_lookup_v6(tun->allowed, ip + 8);
+	return v == DP_SRC_ALLOW;
+}
+
+static void esp_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p, size_t len,
+		   uint64_t now)
+{
+	uint32_t spi = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	struct dp__sa_in *sa = dp__spi_find(t->spi[w->idx], spi);
+	struct dp__tunnel *tun = sa && sa->tunnel < t->n_tunnels ? t->tunnels[sa->tunnel] : NULL;
+	if (!tun) {
+		count(&w->global.drops[DP_DROP_NO_SA], 1);
+		return;
+	}
+	struct dp__counters *c = &tun->ctr[w->idx];
+	struct esp_decap_result res;
+	enum esp_verdict v = esp_sa_decap(sa->esp, p, len, &res);
+	if (v != ESP_OK) {
+		count(&c->drops[verdict_drop(v)], 1);
+		/* An authentic dummy packet still proves the peer alive. */
+		if (v == ESP_DROP_DUMMY)
+			atomic_store_explicit(&tun->last_rx_ms, now, memory_order_relaxed);
+		return;
+	}
+	uint8_t *ip = p + res.inner_off;
+	size_t ip_len = inner_ip_len(ip, res.inner_len);
+	atomic_store_explicit(&tun->last_rx_ms, now, memory_order_relaxed);
+	if (ip_len == 0) {
+		count(&c->drops[DP_DROP_MALFORMED], 1);
+		return;
+	}
+	if (!source_allowed(tun, ip)) {
+		count(&c->drops[DP_DROP_POLICY], 1);
+		return;
+	}
+	if (write(w->tun_fd, ip, ip_len) == (ssize_t)ip_len) {
+		count(&c->rx_packets, 1);
+		count(&c->rx_bytes, ip_len);
+	}
+}
+
+static void datagram_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p, size_t len,
+			const struct sockaddr_in6 *from, uint64_t now)
+{
+	switch (udp_classify(p, len)) {
+	case UDP_KIND_ESP:
+		esp_in(w, t, p, len, now);
+		break;
+	case UDP_KIND_IKE:
+		dp__ike_push(w->dp, p + 4, len - 4, from);
+		break;
+	case UDP_KIND_KEEPALIVE:
+		break;
+	default:
+		count(&w->global.drops[DP_DROP_MALFORMED], 1);
+		break;
+	}
+}
+
+/* Returns the number of UDP buffers received (0: nothing pending). */
+static unsigned udp_to_tun(struct dp__worker *w, const struct dp__tables *t)
+{
+	struct dp__wbuf *b = w->buf;
+	int got = udp_recv_batch(w->udp_fd, b->rxd, W_RX_BATCH);
+	if (got <= 0)
+		return 0;
+	uint64_t now = now_ms();
+	for (int i = 0; i < got; i++) {
+		struct udp_rx *r = &b->rxd[i];
+		for (size_t off = 0; off < r->len; off += r->seg) {
+			size_t len = r->len - off < r->seg ? r->len - off : r->seg;
+			datagram_in(w, t, r->buf + off, len, &r->peer, now);
+		}
+	}
+	return (unsigned)got;
+}
+
+void *dp__worker_main(void *arg)
+{
+	struct dp__worker *w = arg;
+	struct dp *dp = w->dp;
+	struct pollfd pfd[2] = {{w->tun_fd, POLLIN, 0}, {w->udp_fd, POLLIN, 0}};
+	while (!atomic_load(&dp->stop)) {
+		/* Quiescent point: no table pointer is held here. */
+		atomic_fetch_add(&w->epoch, 1);
+		atomic_store(&w->idle, true);
+		int ready = poll(pfd, 2, 100);
+		atomic_store(&w->idle, false);
+		if (ready <= 0)
+			continue;
+		const struct dp__tables *t = atomic_load(&dp->tables);
+		bool in = pfd[1].revents & POLLIN, out = pfd[0].revents & POLLIN;
+		for (int round = 0; round < W_BUDGET && (in || out); round++) {
+			if (in)
+				in = udp_to_tun(w, t) > 0;
+			if (out)
+				out = tun_to_udp(w, t) > 0;
+		}
+	}
+	return NULL;
+}
