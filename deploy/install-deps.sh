@@ -17,6 +17,7 @@ ANALYSIS="clang clang-14 libclang-rt-14-dev llvm clang-format clang-tidy cppchec
 # JSON checks in shell tests, and the real peers we interoperate and benchmark against.
 RUNTIME="iproute2 nftables iperf3 iputils-ping tcpdump procps psmisc util-linux jq python3
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
+	libstrongswan-standard-plugins
 	libstrongswan-extra-plugins wireguard-go wireguard-tools openvpn"
 
 if [ "$(id -u)" -ne 0 ]; then
