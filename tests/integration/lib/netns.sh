@@ -46,8 +46,9 @@ ns_bg() {
 
 ns_cleanup() {
 	local p n
-	for p in $NS_PIDS; do kill "$p" 2>/dev/null; done
-	for p in $NS_PIDS; do wait "$p" 2>/dev/null; done
-	for n in $NS_LIST; do ip netns del "$n" 2>/dev/null; done
+	# Runs from an EXIT trap under set -e: nothing here may fail the script.
+	for p in $NS_PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $NS_PIDS; do wait "$p" 2>/dev/null || true; done
+	for n in $NS_LIST; do ip netns del "$n" 2>/dev/null || true; done
 	return 0
 }
