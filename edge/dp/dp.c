@@ -199,15 +199,13 @@ int dp_new(const struct dp_config *cfg, struct dp **out)
 	*out = NULL;
 	if (cfg->workers == 0 || cfg->workers > DP_MAX_WORKERS || !cfg->tun_fds || !cfg->udp_fds)
 		return -EINVAL;
-	/* Offloaded TUN traffic needs segmentation and coalescing, which this data plane does not
-	 * do yet: refuse rather than corrupt super-packets. */
-	if (cfg->tun_vnet_hdr)
-		return -ENOTSUP;
 	struct dp *dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return -ENOMEM;
 	dp->workers = cfg->workers;
 	dp->vnet_hdr = cfg->tun_vnet_hdr;
+	dp->icmp_src_v4 = cfg->icmp_src_v4;
+	dp->icmp_src_v6 = cfg->icmp_src_v6;
 	dp->event_fd = -1;
 	pthread_mutex_init(&dp->ike_lock, NULL);
 	for (unsigned g = 0; g < DP_MAX_GROUPS; g++)
@@ -226,7 +224,7 @@ int dp_new(const struct dp_config *cfg, struct dp **out)
 		w->idx = i;
 		w->tun_fd = cfg->tun_fds[i];
 		w->udp_fd = cfg->udp_fds[i];
-		w->buf = dp__wbuf_new();
+		w->buf = dp__wbuf_new(dp->vnet_hdr);
 		if (!w->buf)
 			goto err;
 	}

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/lpm.h"
+#include "common/prefix.h"
 #include "edge/esp/esp_sa.h"
 
 enum {
@@ -71,8 +72,14 @@ const char *dp_drop_name(enum dp_drop d);
 struct dp_config {
 	unsigned workers;   /* 1..DP_MAX_WORKERS */
 	const int *tun_fds; /* one TUN queue per worker; borrowed, must outlive the dp */
-	bool tun_vnet_hdr;  /* the TUN queues carry virtio-net headers */
+	/* The TUN queues carry virtio-net headers with offloads: reads may be TCP/UDP
+	 * super-packets (segmented here) and writes coalesce TCP segments (GRO). */
+	bool tun_vnet_hdr;
 	const int *udp_fds; /* one socket of the SPI-steered group per worker; borrowed */
+	/* Source addresses of the ICMP "too big" replies the data plane sends back into the
+	 * TUN for packets that do not fit a tunnel (family 0: drop those silently, counted as
+	 * mtu). */
+	struct ip_addr icmp_src_v4, icmp_src_v6;
 };
 
 struct dp;

@@ -95,6 +95,7 @@ enum {
 struct dp {
 	unsigned workers;
 	bool vnet_hdr;
+	struct ip_addr icmp_src_v4, icmp_src_v6;
 	_Atomic(struct dp__tables *) tables;
 	_Atomic uint32_t groups[DP_MAX_GROUPS];
 	_Atomic bool stop;
@@ -112,7 +113,7 @@ struct dp {
 void *dp__worker_main(void *arg);
 
 /* Allocate / free a worker's buffers (dp_worker.c). */
-struct dp__wbuf *dp__wbuf_new(void);
+struct dp__wbuf *dp__wbuf_new(bool vnet_hdr);
 void dp__wbuf_free(struct dp__wbuf *b);
 
 /* Queue an IKE message for the control thread (dp.c); worker threads. */

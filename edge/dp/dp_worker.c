@@ -5,22 +5,33 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "edge/dp/dp_internal.h"
+#include "edge/dp/gro.h"
+#include "edge/dp/gso.h"
+#include "edge/dp/mss.h"
+#include "edge/dp/pkt.h"
 #include "edge/dp/udp.h"
 #include "edge/esp/esp_wire.h"
 
 enum {
-	W_TUN_BATCH = 64,    /* TUN reads per batch; also the most datagrams in one GSO send */
+	W_TUN_BATCH = 256,   /* segments per outbound batch */
+	W_SUPER_ROOM = 128,  /* slots a super-packet may need: stop reading below this */
 	W_HEAD = 64,         /* room in front of an inner packet for the ESP header */
 	W_SLOT = 2048 + 128, /* one inner packet (MTU <= 2000 here) with head- and tailroom */
+	W_TAIL = 64,         /* room after a segment for ESP padding and ICV */
 	W_RX_BATCH = 8,      /* GRO buffers per recvmmsg */
 	W_RX_BUF = 65536,
-	W_BUDGET = 4, /* batches per direction before passing a quiescent point */
+	W_BUDGET = 4,     /* batches per direction before passing a quiescent point */
+	W_GRO_BUFS = 8,   /* coalescing buffers per inbound batch */
+	W_GRO_OUT = 1024, /* TUN writes per inbound batch at most */
+	W_ICMP = 1400,    /* an ICMP too-big reply, with its virtio-net header */
 };
 
 struct dp__wbuf {
@@ -33,16 +44,38 @@ struct dp__wbuf {
 	struct udp_tx tx[W_TUN_BATCH];
 	uint8_t rx[W_RX_BATCH][W_RX_BUF];
 	struct udp_rx rxd[W_RX_BATCH];
+	/* With virtio-net headers: one TUN read (a super-packet), its segments, and GRO. */
+	uint8_t super[PKT_VNET_HDR_LEN + PKT_IP_MAX];
+	struct gso_seg segs[W_TUN_BATCH];
+	struct gro gro;
+	struct gro_pkt gro_out[W_GRO_OUT];
+	uint8_t gro_buf[W_GRO_BUFS][GRO_SUPER_MAX];
+	uint8_t *gro_bufs[W_GRO_BUFS];
+	uint8_t icmp[W_ICMP];
+	bool vnet;
 };
 
-struct dp__wbuf *dp__wbuf_new(void)
+struct dp__wbuf *dp__wbuf_new(bool vnet_hdr)
 {
 	struct dp__wbuf *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
+	b->vnet = vnet_hdr;
 	for (unsigned i = 0; i < W_RX_BATCH; i++) {
 		b->rxd[i].buf = b->rx[i];
 		b->rxd[i].cap = W_RX_BUF;
+	}
+	for (unsigned i = 0; i < W_GRO_BUFS; i++)
+		b->gro_bufs[i] = b->gro_buf[i];
+	struct gro_config gc = {.out = b->gro_out,
+				.out_cap = W_GRO_OUT,
+				.bufs = b->gro_bufs,
+				.nbufs = W_GRO_BUFS,
+				.buf_cap = GRO_SUPER_MAX,
+				.max_flows = GRO_FLOWS_MAX};
+	if (gro_init(&b->gro, &gc) != 0) {
+		free(b);
+		return NULL;
 	}
 	return b;
 }
@@ -85,6 +118,28 @@ static uint32_t route(const struct dp *dp, const struct dp__tables *t, const uin
 	return v == LPM_NO_ROUTE ? UINT32_MAX : v;
 }
 
+/* Write one packet into the TUN, behind a plain virtio-net header when the queue has them. */
+static void tun_write_one(struct dp__worker *w, uint8_t *ip, size_t len)
+{
+	uint8_t vnet[PKT_VNET_HDR_LEN] = {0};
+	struct iovec iov[2] = {{vnet, sizeof(vnet)}, {ip, len}};
+	(void)!writev(w->tun_fd, w->buf->vnet ? iov : iov + 1, w->buf->vnet ? 2 : 1);
+}
+
+/* Answer a packet too big for its tunnel with ICMP "fragmentation needed" / "packet too big",
+ * back into the TUN, so path MTU discovery works and big transfers never hang. */
+static void icmp_too_big(struct dp__worker *w, const uint8_t *ip, size_t len, unsigned mtu)
+{
+	const struct dp *dp = w->dp;
+	const struct ip_addr *src = (ip[0] >> 4) == 4 ? &dp->icmp_src_v4 : &dp->icmp_src_v6;
+	size_t out_len = 0;
+	if (src->family == 0)
+		return;
+	if (mss_icmp_too_big(ip, len, mtu, src, w->buf->icmp, sizeof(w->buf->icmp), &out_len) ==
+	    MSS_ICMP_REPLY)
+		tun_write_one(w, w->buf->icmp, out_len);
+}
+
 /* Encrypt packet i in place; returns false (and counts why) when it is dropped. */
 static bool encap_one(struct dp__worker *w, const struct dp__tables *t, unsigned i)
 {
@@ -104,8 +159,12 @@ static bool encap_one(struct dp__worker *w, const struct dp__tables *t, unsigned
 	}
 	if (b->pkt[i].len > tun->mtu) {
 		count(&c->drops[DP_DROP_MTU], 1);
+		icmp_too_big(w, inner, b->pkt[i].len, tun->mtu);
 		return false;
 	}
+	/* Clamp the MSS of SYNs leaving through the tunnel (the reverse direction is clamped on
+	 * the way in), so TCP never builds segments the tunnel cannot carry. */
+	(void)mss_clamp(inner, b->pkt[i].len, tun->mtu, false);
 	size_t inner_len = b->pkt[i].len;
 	int rc = esp_sa_encap(sa->ctx[w->idx], b->tun[i], W_SLOT, &b->pkt[i].off, &b->pkt[i].len);
 	if (rc != 0) {
@@ -154,23 +213,62 @@ static unsigned build_transmits(struct dp__worker *w, const struct dp__tables *t
 	return ntx;
 }
 
-/* Returns the number of TUN packets read (0: the queue is empty). */
+/*
+ * Read one TUN super-packet (virtio-net header + up to 64 KiB) and split it into MSS-sized
+ * segments in the slots from *n on. Returns false when the queue is empty.
+ */
+static bool read_super(struct dp__worker *w, unsigned *n)
+{
+	struct dp__wbuf *b = w->buf;
+	ssize_t len = read(w->tun_fd, b->super, sizeof(b->super));
+	if (len <= 0)
+		return false;
+	unsigned room = W_TUN_BATCH - *n;
+	for (unsigned k = 0; k < room; k++)
+		b->segs[k] = (struct gso_seg){.buf = b->tun[*n + k], .cap = W_SLOT};
+	int segs = gso_segment(b->super, (size_t)len, b->segs, room, W_HEAD, W_TAIL);
+	if (segs < 0) {
+		count(&w->global.drops[DP_DROP_MALFORMED], 1);
+		return true;
+	}
+	for (int k = 0; k < segs; k++) {
+		b->pkt[*n].off = W_HEAD;
+		b->pkt[*n].len = b->segs[k].len;
+		(*n)++;
+	}
+	return true;
+}
+
+/* Returns the number of TUN reads done (0: the queue is empty). */
 static unsigned tun_to_udp(struct dp__worker *w, const struct dp__tables *t)
 {
 	struct dp__wbuf *b = w->buf;
-	unsigned n = 0, read_n = 0;
-	for (; read_n < W_TUN_BATCH; read_n++) {
-		ssize_t len = read(w->tun_fd, b->tun[n] + W_HEAD, W_SLOT - W_HEAD - 64);
-		if (len <= 0)
-			break;
-		b->pkt[n].off = W_HEAD;
-		b->pkt[n].len = (size_t)len;
-		if (encap_one(w, t, n))
-			n++;
+	unsigned n = 0, reads = 0, kept = 0;
+	if (b->vnet) {
+		while (n + W_SUPER_ROOM <= W_TUN_BATCH && read_super(w, &n))
+			reads++;
+	} else {
+		for (; n < W_TUN_BATCH; n++, reads++) {
+			ssize_t len = read(w->tun_fd, b->tun[n] + W_HEAD, W_SLOT - W_HEAD - W_TAIL);
+			if (len <= 0)
+				break;
+			b->pkt[n].off = W_HEAD;
+			b->pkt[n].len = (size_t)len;
+		}
 	}
-	if (n == 0)
-		return read_n;
-	unsigned ntx = build_transmits(w, t, n);
+	/* Encrypt in place, compacting the survivors to the front. */
+	for (unsigned i = 0; i < n; i++) {
+		if (i != kept) {
+			memcpy(b->tun[kept] + b->pkt[i].off, b->tun[i] + b->pkt[i].off,
+			       b->pkt[i].len);
+			b->pkt[kept] = b->pkt[i];
+		}
+		if (encap_one(w, t, kept))
+			kept++;
+	}
+	if (kept == 0)
+		return reads;
+	unsigned ntx = build_transmits(w, t, kept);
 	for (unsigned sent = 0; sent < ntx;) {
 		int rc = udp_send_batch(w->udp_fd, b->tx + sent, ntx - sent);
 		if (rc <= 0) {
@@ -179,7 +277,7 @@ static unsigned tun_to_udp(struct dp__worker *w, const struct dp__tables *t)
 		}
 		sent += (unsigned)rc;
 	}
-	return read_n;
+	return reads;
 }
 
 /* --- inbound: UDP -> ESP -> TUN -------------------------------------------------------- */
@@ -217,6 +315,37 @@ static bool source_allowed(const struct dp__tunnel *tun, const uint8_t *ip)
 	return v == DP_SRC_ALLOW;
 }
 
+/* Write out what GRO coalesced so far and start a new batch. */
+static void gro_write(struct dp__worker *w)
+{
+	struct dp__wbuf *b = w->buf;
+	size_t n = gro_flush(&b->gro);
+	for (size_t i = 0; i < n; i++) {
+		struct gro_pkt *p = &b->gro_out[i];
+		struct iovec iov[2] = {{p->vnet, sizeof(p->vnet)}, {(void *)p->data, p->len}};
+		(void)!writev(w->tun_fd, iov, 2);
+	}
+	gro_begin(&b->gro);
+}
+
+/* Hand a decrypted, checked packet to the TUN: through GRO with virtio-net headers, else as
+ * it is. GRO keeps pointers into the receive buffers until gro_write() at the end of the
+ * batch. */
+static void deliver(struct dp__worker *w, uint8_t *ip, size_t len)
+{
+	if (!w->buf->vnet) {
+		(void)!write(w->tun_fd, ip, len);
+		return;
+	}
+	enum gro_verdict v = gro_add(&w->buf->gro, ip, len);
+	if (v == GRO_FULL) {
+		gro_write(w);
+		v = gro_add(&w->buf->gro, ip, len);
+	}
+	if (v == GRO_MALFORMED)
+		count(&w->global.drops[DP_DROP_MALFORMED], 1);
+}
+
 static void esp_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p, size_t len,
 		   uint64_t now)
 {
@@ -248,10 +377,10 @@ static void esp_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p,
 		count(&c->drops[DP_DROP_POLICY], 1);
 		return;
 	}
-	if (write(w->tun_fd, ip, ip_len) == (ssize_t)ip_len) {
-		count(&c->rx_packets, 1);
-		count(&c->rx_bytes, ip_len);
-	}
+	(void)mss_clamp(ip, ip_len, tun->mtu, false);
+	count(&c->rx_packets, 1);
+	count(&c->rx_bytes, ip_len);
+	deliver(w, ip, ip_len);
 }
 
 static void datagram_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p, size_t len,
@@ -287,6 +416,8 @@ static unsigned udp_to_tun(struct dp__worker *w, const struct dp__tables *t)
 			datagram_in(w, t, r->buf + off, len, &r->peer, now);
 		}
 	}
+	if (b->vnet)
+		gro_write(w);
 	return (unsigned)got;
 }
 

@@ -6,6 +6,7 @@
  *   bench-dataplane --tun NAME --addr A.B.C.D/LEN --port P --peer ADDR:PORT
  *                   --spi-in X --spi-out Y --key HEX72 --route PREFIX [--route ...]
  *                   [--allow PREFIX ...] [--mtu N] [--workers N] [--cipher aes256gcm16|...]
+ *                   [--no-offload]   (TUN without virtio-net headers: no GSO/GRO)
  *
  * Runs until SIGINT/SIGTERM, then prints the tunnel's counters and exits 0.
  */
@@ -37,6 +38,7 @@ struct args {
 	uint16_t port;
 	uint32_t spi_in, spi_out;
 	unsigned mtu, workers;
+	bool no_offload;
 	const char *routes[16], *allow[16];
 	unsigned n_routes, n_allow;
 };
@@ -164,6 +166,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'c':
 			a->cipher = optarg;
 			break;
+		case 'n':
+			a->no_offload = true;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -224,14 +229,21 @@ int main(int argc, char **argv)
 	struct tun t;
 	struct udp_group g;
 	struct dp *dp = NULL;
-	int rc = tun_open(a.tun, a.workers, 0, &t);
+	int rc = tun_open(a.tun, a.workers, a.no_offload ? 0 : TUN_VNET_HDR, &t);
 	if (rc)
 		return 1;
 	if ((rc = udp_group_open(NULL, a.port, a.workers, &g)) != 0) {
 		tun_close(&t);
 		return 1;
 	}
-	struct dp_config cfg = {.workers = a.workers, .tun_fds = t.fds, .udp_fds = g.fds};
+	struct dp_config cfg = {.workers = a.workers,
+				.tun_fds = t.fds,
+				.tun_vnet_hdr = !a.no_offload,
+				.udp_fds = g.fds};
+	char local[64];
+	snprintf(local, sizeof(local), "%.*s", (int)strcspn(a.addr, "/"), a.addr);
+	if (ip_addr_parse(local, &cfg.icmp_src_v4) != 0 || cfg.icmp_src_v4.family != IP_V4)
+		memset(&cfg.icmp_src_v4, 0, sizeof(cfg.icmp_src_v4));
 	if ((rc = setup_net(&a, &t)) || (rc = dp_new(&cfg, &dp)) || (rc = install(dp, &a)) ||
 	    (rc = dp_start(dp))) {
 		fprintf(stderr, "bench-dataplane: setup failed: %s\n", strerror(-rc));
