@@ -6,7 +6,9 @@
 #
 # Checks: LAN hosts reach each other through the tunnel; the underlay carries nothing but
 # ESP-in-UDP between the two underlay addresses (no inner address, no plaintext marker); TCP
-# flows; a packet from a source the tunnel may not carry is dropped and counted as policy.
+# flows, with SYN MSS clamped to the tunnel; an oversized DF packet gets "fragmentation needed"
+# with the tunnel MTU; a packet from a source the tunnel may not carry is dropped and counted
+# as policy. Run with TUN offloads (GSO/GRO), then again without (OFFLOAD=--no-offload).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/netns.sh"
@@ -33,11 +35,12 @@ ns_exec rh ip route add default via 10.2.0.1
 for n in l r; do ns_exec $n sysctl -qw net.ipv4.ip_forward=1; done
 
 key=$(openssl rand -hex 36)
-ns_bg l "$bin/bench-dataplane" --tun sdwl --addr 10.1.0.1/32 --port 4500 \
+mode=${OFFLOAD:-}
+ns_bg l "$bin/bench-dataplane" $mode --tun sdwl --addr 10.1.0.1/32 --port 4500 \
 	--peer 192.0.2.2:4500 --spi-in 0x2001 --spi-out 0x1002 --key "$key" \
 	--route 10.2.0.0/24 >"$tmp/l.log" 2>&1
 l_pid=${NS_PIDS##* }
-ns_bg r "$bin/bench-dataplane" --tun sdwr --addr 10.2.0.1/32 --port 4500 \
+ns_bg r "$bin/bench-dataplane" $mode --tun sdwr --addr 10.2.0.1/32 --port 4500 \
 	--peer 192.0.2.1:4500 --spi-in 0x1002 --spi-out 0x2001 --key "$key" \
 	--route 10.1.0.0/24 >"$tmp/r.log" 2>&1
 r_pid=${NS_PIDS##* }
@@ -70,15 +73,27 @@ tcpdump -r "$tmp/wire.pcap" -x 2>/dev/null | tr -d ' \n' | grep -qi '5344574e2d5
 	fail "plaintext marker visible on the wire"
 ok "the underlay carries only ESP-in-UDP between the underlay addresses"
 
-# 3. TCP through the tunnel.
+# 3. TCP through the tunnel, its SYN's MSS clamped to the tunnel (1438 - 40) on the far side.
+ns_bg rh tcpdump -i eth0 -n -v -U -c 2 'tcp[tcpflags] & tcp-syn != 0' >"$tmp/syn.txt" 2>/dev/null
+syn_pid=${NS_PIDS##* }
 ns_bg rh iperf3 -s -1 >/dev/null 2>&1
 sleep 0.5
 ns_exec lh iperf3 -c 10.2.0.2 -t 2 -J >"$tmp/iperf.json" || fail "iperf3 through the tunnel"
+sleep 0.3
+kill "$syn_pid" 2>/dev/null || true
+grep -q 'mss 1398' "$tmp/syn.txt" || fail "SYN MSS not clamped to 1398: $(cat "$tmp/syn.txt")"
+ok "SYN MSS clamped to the tunnel (1398)"
 bps=$(jq '.end.sum_received.bits_per_second' "$tmp/iperf.json")
 awk -v b="$bps" 'BEGIN { exit !(b > 1e6) }' || fail "TCP throughput $bps bit/s"
 ok "TCP through the tunnel ($(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }') Gbit/s)"
 
-# 4. Anti-spoofing: a source the tunnel may not carry is dropped at the far end.
+# 4. Path MTU: a DF packet larger than the tunnel is refused with its MTU, so big transfers
+# never hang on a black hole.
+out=$(ns_exec lh ping -M do -s 1472 -c 1 -W 2 10.2.0.2 2>&1 || true)
+grep -qE 'mtu ?= ?1438' <<<"$out" || fail "no fragmentation-needed with the tunnel MTU: $out"
+ok "oversized DF packet answered with the tunnel MTU (1438)"
+
+# 5. Anti-spoofing: a source the tunnel may not carry is dropped at the far end.
 ns_exec l ip addr add 10.9.9.9/32 dev lo
 ns_exec l ping -c 2 -W 1 -I 10.9.9.9 10.2.0.2 >/dev/null 2>&1 || true
 kill -TERM "$l_pid" "$r_pid"
@@ -88,4 +103,9 @@ grep -q 'drop_icv=0 ' "$tmp/r.log" && grep -q 'drop_replay=0 ' "$tmp/r.log" ||
 	fail "unexpected drops: $(cat "$tmp/r.log")"
 ok "spoofed inner source dropped and counted (policy)"
 
+if [ -z "${OFFLOAD:-}" ]; then
+	# The same checks through the path without TUN offloads (one packet per syscall).
+	OFFLOAD=--no-offload NS=${NS}n bash "$0" | sed 's/^ok: /ok (no offload): /' ||
+		fail "the run without offloads failed"
+fi
 echo "$passed passed, 0 failed"

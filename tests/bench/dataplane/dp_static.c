@@ -115,11 +115,11 @@ out:
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
-		{"tun", 1, NULL, 't'},  {"addr", 1, NULL, 'a'},    {"port", 1, NULL, 'p'},
-		{"peer", 1, NULL, 'P'}, {"spi-in", 1, NULL, 'i'},  {"spi-out", 1, NULL, 'o'},
-		{"key", 1, NULL, 'k'},  {"route", 1, NULL, 'r'},   {"allow", 1, NULL, 'A'},
-		{"mtu", 1, NULL, 'm'},  {"workers", 1, NULL, 'w'}, {"cipher", 1, NULL, 'c'},
-		{NULL, 0, NULL, 0},
+		{"tun", 1, NULL, 't'},        {"addr", 1, NULL, 'a'},    {"port", 1, NULL, 'p'},
+		{"peer", 1, NULL, 'P'},       {"spi-in", 1, NULL, 'i'},  {"spi-out", 1, NULL, 'o'},
+		{"key", 1, NULL, 'k'},        {"route", 1, NULL, 'r'},   {"allow", 1, NULL, 'A'},
+		{"mtu", 1, NULL, 'm'},        {"workers", 1, NULL, 'w'}, {"cipher", 1, NULL, 'c'},
+		{"no-offload", 0, NULL, 'n'}, {NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
 	a->mtu = 1438;
