@@ -1,5 +1,7 @@
 #include "common/x509id.h"
 
+#include "common/fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -107,86 +109,14 @@ const char *x509id_verdict_name(enum x509id_verdict v)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* fsync the directory holding path, so that a rename in it survives a crash. */
-static int fsync_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 0;
-	if (n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (!slash)
-		dir[n++] = '.';
-	else if (n == 0)
-		dir[n++] = '/';
-	else
-		memcpy(dir, path, n);
-	dir[n] = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) != 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
-/* Replace path with data: temporary file beside it, fsync, rename, fsync the directory. */
+/* Replace path with data (common/fileio), logging what failed. */
 static int file_write_atomic(const char *path, const uint8_t *data, size_t len, mode_t mode)
 {
-	char tmp[PATH_MAX];
-	const char *step = "create";
-	int fd, rc;
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		rc = -ENAMETOOLONG;
-		goto err;
-	}
-	/* mkostemp creates the file 0600 with O_EXCL: a key is never readable by others, even
-	 * before the fchmod below. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto err;
-	}
-	step = "write";
-	rc = fchmod(fd, mode) != 0 ? -errno : write_all(fd, data, len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
+	const char *step = NULL;
+	int rc = file_replace(path, data, len, mode, &step);
 	if (rc != 0)
-		goto err_unlink;
-	step = "rename";
-	if (rename(tmp, path) != 0) {
-		rc = -errno;
-		goto err_unlink;
-	}
-	step = "sync directory of";
-	rc = fsync_parent(path);
-	if (rc != 0)
-		goto err;
-	return 0;
-
-err_unlink:
-	unlink(tmp);
-err:
-	LOG_ERR(CA, "cannot write file", "step=\"%s\" path=\"%s\" err=\"%s\"", step, path,
-		sdw_strerror(rc));
+		LOG_ERR(CA, "cannot write file", "step=\"%s\" path=\"%s\" err=\"%s\"", step, path,
+			sdw_strerror(rc));
 	return rc;
 }
 

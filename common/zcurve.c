@@ -1,5 +1,7 @@
 #include "common/zcurve.h"
 
+#include "common/fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -132,76 +134,6 @@ int zcurve_keypair_generate(struct zcurve_keypair *kp)
 
 /* ---- the secret key file ---- */
 
-static int zcurve__write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* fsync the directory holding path, so that a rename in it survives a crash. */
-static int zcurve__fsync_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 0;
-	if (n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (!slash)
-		dir[n++] = '.';
-	else if (n == 0)
-		dir[n++] = '/';
-	else
-		memcpy(dir, path, n);
-	dir[n] = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) != 0 ? -errno : 0;
-	(void)close(fd);
-	return rc;
-}
-
-/* Write data to a new 0600 file beside path, then rename it over path. */
-static int zcurve__replace(const char *path, const char *data, size_t len, const char **step)
-{
-	char tmp[PATH_MAX];
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path);
-	int fd, rc;
-	*step = "create";
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	/* mkostemp creates the file 0600 with O_EXCL: the key is never readable by others. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	*step = "write";
-	rc = fchmod(fd, 0600) != 0 ? -errno : zcurve__write_all(fd, data, len);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0) {
-		*step = "rename";
-		if (rename(tmp, path) != 0)
-			rc = -errno;
-	}
-	if (rc != 0) {
-		(void)unlink(tmp);
-		return rc;
-	}
-	*step = "sync directory of";
-	return zcurve__fsync_parent(path);
-}
-
 int zcurve_secret_save(const char *path, const struct zcurve_keypair *kp)
 {
 	char text[ZCURVE_FILE_LEN + 1];
@@ -213,7 +145,7 @@ int zcurve_secret_save(const char *path, const struct zcurve_keypair *kp)
 	zcurve_z85_encode(kp->secret_key, z85);
 	int n = snprintf(text, sizeof(text), "%s %s\n", ZCURVE_FILE_TAG, z85);
 	if (n == (int)ZCURVE_FILE_LEN)
-		rc = zcurve__replace(path, text, ZCURVE_FILE_LEN, &step);
+		rc = file_replace(path, text, ZCURVE_FILE_LEN, 0600, &step);
 out:
 	OPENSSL_cleanse(text, sizeof(text));
 	OPENSSL_cleanse(z85, sizeof(z85));
