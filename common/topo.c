@@ -22,6 +22,35 @@ void topo_settings_builtin(struct topo_settings *s)
 	s->hold_down_ms = 10000;
 }
 
+void topo_settings_apply(struct topo_settings *base, const struct topo_settings *over,
+			 uint32_t mask)
+{
+	if (mask & 1u << TOPO_SET_IKE)
+		base->ike = over->ike;
+	if (mask & 1u << TOPO_SET_ESP)
+		base->esp = over->esp;
+	if (mask & 1u << TOPO_SET_IKE_LIFETIME)
+		base->ike_lifetime_ms = over->ike_lifetime_ms;
+	if (mask & 1u << TOPO_SET_ESP_LIFETIME)
+		base->esp_lifetime_ms = over->esp_lifetime_ms;
+	if (mask & 1u << TOPO_SET_DPD_INTERVAL)
+		base->dpd_interval_ms = over->dpd_interval_ms;
+	if (mask & 1u << TOPO_SET_DPD_TIMEOUT)
+		base->dpd_timeout_ms = over->dpd_timeout_ms;
+	if (mask & 1u << TOPO_SET_DPD_MODE)
+		base->dpd_mode = over->dpd_mode;
+	if (mask & 1u << TOPO_SET_AUTH)
+		base->auth = over->auth;
+	if (mask & 1u << TOPO_SET_MTU)
+		base->mtu = over->mtu;
+	if (mask & 1u << TOPO_SET_HOLD_DOWN)
+		base->hold_down_ms = over->hold_down_ms;
+	for (int i = 0; i < TOPO_SET_COUNT; i++)
+		if (mask & 1u << i)
+			base->pos[i] = over->pos[i];
+	base->set |= mask;
+}
+
 void topo_free(struct topo *t)
 {
 	if (!t)

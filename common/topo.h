@@ -122,6 +122,11 @@ struct topo {
 	struct src_pos sites_pos;
 };
 
+/* Copy onto base the settings of over selected by mask (bits 1u << enum topo_setting), with
+ * their source positions; base->set gains those bits. */
+void topo_settings_apply(struct topo_settings *base, const struct topo_settings *over,
+			 uint32_t mask);
+
 /* The built-in defaults used where the file's `defaults:` says nothing. */
 void topo_settings_builtin(struct topo_settings *s);
 

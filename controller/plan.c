@@ -185,22 +185,7 @@ static uint32_t pair_profile(struct planner *pl, uint32_t a, uint32_t b)
 		report_pair(pl, a, b, sa->overrides.pos[f], sb->overrides.pos[f], tail);
 	}
 	struct topo_settings merged = sa->effective;
-	if (mb & 1u << TOPO_SET_IKE)
-		merged.ike = sb->overrides.ike;
-	if (mb & 1u << TOPO_SET_ESP)
-		merged.esp = sb->overrides.esp;
-	if (mb & 1u << TOPO_SET_IKE_LIFETIME)
-		merged.ike_lifetime_ms = sb->overrides.ike_lifetime_ms;
-	if (mb & 1u << TOPO_SET_ESP_LIFETIME)
-		merged.esp_lifetime_ms = sb->overrides.esp_lifetime_ms;
-	if (mb & 1u << TOPO_SET_DPD_INTERVAL)
-		merged.dpd_interval_ms = sb->overrides.dpd_interval_ms;
-	if (mb & 1u << TOPO_SET_DPD_TIMEOUT)
-		merged.dpd_timeout_ms = sb->overrides.dpd_timeout_ms;
-	if (mb & 1u << TOPO_SET_DPD_MODE)
-		merged.dpd_mode = sb->overrides.dpd_mode;
-	if (mb & 1u << TOPO_SET_AUTH)
-		merged.auth = sb->overrides.auth;
+	topo_settings_apply(&merged, &sb->overrides, mb);
 	struct plan_profile pr = profile_of(&merged);
 	return intern(pl, &pr);
 }

@@ -276,36 +276,6 @@ static void load_settings(struct loader *ld, const struct ynode *map, struct top
 		set_given(s, TOPO_SET_HOLD_DOWN, v);
 }
 
-/* Apply the fields flagged in over->set onto base. */
-static void settings_merge(struct topo_settings *base, const struct topo_settings *over)
-{
-	uint32_t m = over->set;
-	if (m & 1u << TOPO_SET_IKE)
-		base->ike = over->ike;
-	if (m & 1u << TOPO_SET_ESP)
-		base->esp = over->esp;
-	if (m & 1u << TOPO_SET_IKE_LIFETIME)
-		base->ike_lifetime_ms = over->ike_lifetime_ms;
-	if (m & 1u << TOPO_SET_ESP_LIFETIME)
-		base->esp_lifetime_ms = over->esp_lifetime_ms;
-	if (m & 1u << TOPO_SET_DPD_INTERVAL)
-		base->dpd_interval_ms = over->dpd_interval_ms;
-	if (m & 1u << TOPO_SET_DPD_TIMEOUT)
-		base->dpd_timeout_ms = over->dpd_timeout_ms;
-	if (m & 1u << TOPO_SET_DPD_MODE)
-		base->dpd_mode = over->dpd_mode;
-	if (m & 1u << TOPO_SET_AUTH)
-		base->auth = over->auth;
-	if (m & 1u << TOPO_SET_MTU)
-		base->mtu = over->mtu;
-	if (m & 1u << TOPO_SET_HOLD_DOWN)
-		base->hold_down_ms = over->hold_down_ms;
-	for (int i = 0; i < TOPO_SET_COUNT; i++)
-		if (m & 1u << i)
-			base->pos[i] = over->pos[i];
-	base->set |= m;
-}
-
 /* "tcp://HOST:PORT", HOST a name, an IPv4 address or a bracketed IPv6 address. */
 static bool valid_endpoint(const char *s)
 {
@@ -525,7 +495,7 @@ static void load_root(struct loader *ld, const struct ynode *root)
 		struct topo_site *s = &t->sites[i];
 		s->effective = t->defaults;
 		s->effective.set = 0;
-		settings_merge(&s->effective, &s->overrides);
+		topo_settings_apply(&s->effective, &s->overrides, s->overrides.set);
 	}
 }
 
