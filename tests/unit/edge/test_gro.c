@@ -24,66 +24,12 @@
 #include "edge/dp/gso.h"
 #include "edge/net/netlink.h"
 #include "edge/net/tun.h"
+#include "tests/unit/edge/pkt_reference.h"
 
 #define NBUFS    4
 #define BUF_CAP  65536
 #define OUT_CAP  256
 #define MAX_SEGS 1024
-
-// NOLINTNEXTLINE(readability-function-size): the nesting is inside cr_assert_fail
-static void require(bool ok, const char *what, long long value)
-{
-	if (!ok)
-		cr_assert_fail("%s (%lld)", what, value);
-}
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 0x2545f4914f6cdd1du;
-}
-
-static unsigned rng_below(struct rng *r, unsigned n)
-{
-	return (unsigned)(rng_next(r) % n);
-}
-
-/* RFC 1071 one word at a time: the independent reference. */
-static uint32_t ref_sum(uint32_t sum, const uint8_t *p, size_t len)
-{
-	uint64_t s = sum;
-	size_t i = 0;
-	for (; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < len)
-		s += (uint32_t)p[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
-
-static uint32_t ref_pseudo(const uint8_t *ip, size_t l4_len)
-{
-	uint8_t ph[40] = {0};
-	if ((ip[0] >> 4) == 4) {
-		memcpy(ph, ip + 12, 8);
-		ph[9] = PKT_PROTO_TCP;
-		ph[10] = (uint8_t)(l4_len >> 8);
-		ph[11] = (uint8_t)l4_len;
-		return ref_sum(0, ph, 12);
-	}
-	memcpy(ph, ip + 8, 32);
-	ph[34] = (uint8_t)(l4_len >> 8);
-	ph[35] = (uint8_t)l4_len;
-	ph[39] = PKT_PROTO_TCP;
-	return ref_sum(0, ph, 40);
-}
 
 /* ---- building segments ---- */
 
@@ -180,7 +126,7 @@ static size_t mk(uint8_t *p, const struct seg *s)
 	}
 	for (size_t i = 0; i < s->payload; i++)
 		t[thl + i] = pattern(s->stream + (uint32_t)i);
-	uint32_t ps = ref_pseudo(p, thl + s->payload);
+	uint32_t ps = ref_pseudo(p, PKT_PROTO_TCP, thl + s->payload);
 	if (s->seed_csum)
 		pkt_put16(t + 16, (uint16_t)ps);
 	else
@@ -708,7 +654,7 @@ static size_t k_seg_to(uint8_t *p, const struct kconn *k, uint32_t seq, uint8_t 
 	memcpy(p + 16, dst, 4);
 	pkt_ip4_csum_set(p, 20);
 	p[36] = p[37] = 0;
-	uint32_t ps = ref_pseudo(p, len - 20);
+	uint32_t ps = ref_pseudo(p, PKT_PROTO_TCP, len - 20);
 	pkt_put16(p + 36, (uint16_t)~ref_sum(ps, p + 20, len - 20));
 	return len;
 }
@@ -766,7 +712,7 @@ static void k_handshake(struct kconn *k)
 	pkt_put16(syn + 42, K_MSS);
 	pkt_put32(syn + 28, 0);
 	syn[36] = syn[37] = 0;
-	pkt_put16(syn + 36, (uint16_t)~ref_sum(ref_pseudo(syn, 24), syn + 20, 24));
+	pkt_put16(syn + 36, (uint16_t)~ref_sum(ref_pseudo(syn, PKT_PROTO_TCP, 24), syn + 20, 24));
 	k_write(k, plain, syn, len + 4);
 
 	require(k_read(k, buf, sizeof(buf), &n), "SYN-ACK from the kernel", 0);
@@ -881,7 +827,8 @@ Test(gro_kernel, tso_reads_segment_into_valid_packets)
 				(long long)i);
 			require(pkt_ip4_csum_ok(o, &ip) && pkt_l4_csum_ok(o, &ip), "checksums",
 				(long long)i);
-			require(ref_sum(ref_pseudo(o, ip.len - 20), o + 20, ip.len - 20) == 0xffff,
+			require(ref_sum(ref_pseudo(o, PKT_PROTO_TCP, ip.len - 20), o + 20,
+					ip.len - 20) == 0xffff,
 				"reference checksum", (long long)i);
 			require(ip.len <= 20 + 20 + K_MSS, "MSS respected", ip.len);
 			size_t off = pkt_get32(o + 24) - (k.irs + 1), pay = ip.len - 40;
@@ -943,7 +890,8 @@ Test(gro_kernel, forwards_super_packet_as_valid_segments)
 		}
 		require(ip.len == 40 + K_MSS && rx[8] == 63, "forwarded size and TTL", ip.len);
 		require(ref_sum(0, rx, 20) == 0xffff, "IPv4 header checksum", (long long)i);
-		require(ref_sum(ref_pseudo(rx, ip.len - 20), rx + 20, ip.len - 20) == 0xffff,
+		require(ref_sum(ref_pseudo(rx, PKT_PROTO_TCP, ip.len - 20), rx + 20, ip.len - 20) ==
+				0xffff,
 			"TCP checksum completed from the seed", (long long)i);
 		require(pkt_get32(rx + 24) == k.iss + i * K_MSS, "in order", (long long)i);
 		require(memcmp(rx + 40, in[i] + 40, K_MSS) == 0, "payload", (long long)i);

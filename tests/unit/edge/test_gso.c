@@ -12,69 +12,13 @@
 #include <string.h>
 
 #include "edge/dp/gso.h"
+#include "tests/unit/edge/pkt_reference.h"
 
 #define POOL_LEN (1u << 20)
 #define SENTINEL 0xa5
 #define MAX_SEGS 2048
 #define HEADROOM 64
 #define TAILROOM 24
-
-// NOLINTNEXTLINE(readability-function-size): the nesting is inside cr_assert_fail
-static void require(bool ok, const char *what, long long value)
-{
-	if (!ok)
-		cr_assert_fail("%s (%lld)", what, value);
-}
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 0x2545f4914f6cdd1du;
-}
-
-static unsigned rng_below(struct rng *r, unsigned n)
-{
-	return (unsigned)(rng_next(r) % n);
-}
-
-/* ---- an independent reference: RFC 1071 one word at a time ---- */
-
-static uint32_t ref_sum(uint32_t sum, const uint8_t *p, size_t len)
-{
-	uint64_t s = sum;
-	size_t i = 0;
-	for (; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < len)
-		s += (uint32_t)p[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
-
-/* The pseudo-header laid out octet by octet (RFC 768, RFC 8200 §8.1) and summed. */
-static uint32_t ref_pseudo(const uint8_t *ip, uint8_t proto, size_t l4_len)
-{
-	uint8_t ph[40] = {0};
-	if ((ip[0] >> 4) == 4) {
-		memcpy(ph, ip + 12, 8);
-		ph[9] = proto;
-		ph[10] = (uint8_t)(l4_len >> 8);
-		ph[11] = (uint8_t)l4_len;
-		return ref_sum(0, ph, 12);
-	}
-	memcpy(ph, ip + 8, 32);
-	ph[34] = (uint8_t)(l4_len >> 8);
-	ph[35] = (uint8_t)l4_len;
-	ph[39] = proto;
-	return ref_sum(0, ph, 40);
-}
 
 /* Whether the transport checksum of p (IP packet of len octets) verifies. */
 static bool ref_l4_ok(const uint8_t *p, size_t len, size_t l4_off, uint8_t proto)

@@ -12,32 +12,7 @@
 #include <string.h>
 
 #include "edge/dp/pkt.h"
-
-/* ---- helpers ---- */
-
-// NOLINTNEXTLINE(readability-function-size): the nesting is inside cr_assert_fail
-static void require(bool ok, const char *what, long long value)
-{
-	if (!ok)
-		cr_assert_fail("%s (%lld)", what, value);
-}
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 0x2545f4914f6cdd1du;
-}
-
-static unsigned rng_below(struct rng *r, unsigned n)
-{
-	return (unsigned)(rng_next(r) % n);
-}
+#include "tests/unit/edge/pkt_reference.h"
 
 static void rng_fill(struct rng *r, uint8_t *p, size_t n)
 {
@@ -45,19 +20,7 @@ static void rng_fill(struct rng *r, uint8_t *p, size_t n)
 		p[i] = (uint8_t)rng_next(r);
 }
 
-/* The reference: RFC 1071 §4.1 as written, one 16-bit word at a time. */
-static uint32_t ref_sum(uint32_t sum, const uint8_t *p, size_t len)
-{
-	uint64_t s = sum;
-	size_t i = 0;
-	for (; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < len)
-		s += (uint32_t)p[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
+/* ---- helpers ---- */
 
 static uint16_t ref_csum(const uint8_t *p, size_t len)
 {
