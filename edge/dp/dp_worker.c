@@ -92,9 +92,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Every counter a worker touches is its own (per-worker slots), so a relaxed load and store
+ * suffice: no locked read-modify-write on the packet path. Readers only need untorn values. */
 static void count(_Atomic uint64_t *c, uint64_t n)
 {
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
 /* --- outbound: TUN -> ESP -> UDP ------------------------------------------------------- */
