@@ -129,15 +129,12 @@ static int child_spi_new(struct ike_engine *eng, uint32_t *out)
 {
 	for (int i = 0; i < CHILD_SPI_DRAWS; i++) {
 		uint8_t b[4];
-		bool used = false;
 		int rc = ike__random(eng, b, sizeof(b));
 		if (rc != 0)
 			return rc;
 		uint32_t spi =
 			(uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-		for (const struct ike_ikesa *s = eng->sas; s && !used; s = s->next)
-			used = s->child_spi_in == spi;
-		if (spi >= ESP_SPI_MIN && !used) {
+		if (spi >= ESP_SPI_MIN && !ike__child_spi_in_use(eng, spi)) {
 			*out = spi;
 			return 0;
 		}
@@ -193,7 +190,8 @@ static int child_up(struct ike_ikesa *sa, uint32_t spi_out, const struct ike_ts_
 		   " cipher=%s esn=%s",
 		   cfg->name, k->sa, k->spi_in, k->spi_out, esp_cipher_name(cipher),
 		   k->esn ? "yes" : "no");
-	if (eng->env.child_up)
+	rc = ike__child_add(sa, k->spi_in, k->spi_out);
+	if (rc == 0 && eng->env.child_up)
 		eng->env.child_up(eng->env.ctx, k);
 out:
 	OPENSSL_cleanse(keymat, sizeof(keymat));

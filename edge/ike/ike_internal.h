@@ -9,7 +9,10 @@
  *   ike_init.c  IKE_SA_INIT both roles: proposals, KE, nonces, NAT detection, cookies,
  *               INVALID_KE_PAYLOAD, IKE SA key derivation.
  *   ike_auth.c  IKE_AUTH both roles: identities, PSK authentication, the first Child SA.
- *   ike_info.c  INFORMATIONAL: only the empty (liveness) exchange so far.
+ *   ike_child.c CREATE_CHILD_SA both roles (new Child SA, Child SA and IKE SA rekey, PFS,
+ *               collisions), the Child SA list, lifetimes, and the work queue that starts our
+ *               next request when the window is free (ike__sa_kick).
+ *   ike_info.c  INFORMATIONAL: liveness, and Delete of Child SAs and of the IKE SA.
  *   ike_prop.c  struct proposal <-> SA payload: building offers, choosing, explaining refusals.
  *   ike_ts.c    traffic selectors: from prefixes, narrowing (§2.9), containment, formatting.
  *
@@ -58,6 +61,52 @@ struct ike_cached {
 	size_t len;
 };
 
+/* A Child SA pair of an IKE SA. */
+enum ike_child_state {
+	IKE_CHILD_INSTALLED, /* in use */
+	IKE_CHILD_REKEYED,   /* replaced by a newer pair, kept (inbound) until deleted */
+	IKE_CHILD_DELETING,  /* in our outstanding Delete request */
+};
+
+struct ike_child {
+	struct ike_child *next;
+	uint32_t spi_in, spi_out;
+	enum ike_child_state state;
+	bool rekey_wanted;                      /* start a rekey when the window is free */
+	bool delete_wanted;                     /* send a Delete when the window is free */
+	enum ike_child_down_reason down_reason; /* what child_down will say */
+	uint64_t rekey_at;                      /* INSTALLED: soft lifetime (UINT64_MAX: never) */
+	uint64_t expire_at; /* INSTALLED: hard lifetime; REKEYED: delete it ourselves then */
+};
+
+/* What our outstanding CREATE_CHILD_SA request does. */
+enum ike_ccsa_kind {
+	IKE_CCSA_NONE,
+	IKE_CCSA_NEW_CHILD,
+	IKE_CCSA_REKEY_CHILD,
+	IKE_CCSA_REKEY_IKE,
+};
+
+/* Our outstanding CREATE_CHILD_SA request, and (§2.8) what a colliding request of the peer for
+ * the same SA produced while it was outstanding. */
+struct ike_ccsa {
+	enum ike_ccsa_kind kind;
+	uint32_t old_spi_in; /* REKEY_CHILD: inbound SPI of the pair being rekeyed */
+	uint32_t spi_in;     /* child kinds: our inbound SPI of the new pair */
+	uint64_t new_sa;     /* REKEY_IKE: handle of the new IKE SA (ours, not yet keyed) */
+	uint16_t group;      /* group of our KE payload, 0 without one */
+	unsigned ke_rounds;  /* INVALID_KE_PAYLOAD retries so far */
+	struct ike_kex *kex;
+	uint8_t ni[IKE_NONCE_MAX];
+	size_t ni_len;
+	bool target_gone;                /* the SA being rekeyed was deleted meanwhile */
+	bool collided;                   /* the peer rekeyed the same SA meanwhile; we answered */
+	uint8_t peer_low[IKE_NONCE_MAX]; /* the lowest nonce of the peer's exchange */
+	size_t peer_low_len;
+	uint32_t peer_spi_in; /* the pair the peer's exchange made (our inbound SPI) */
+	uint64_t peer_sa;     /* the IKE SA the peer's exchange made (our handle) */
+};
+
 /* One IKE SA. (struct ike_sa is the SA payload in ike_msg.h, hence the name.) */
 struct ike_ikesa {
 	struct ike_ikesa *next;
@@ -102,6 +151,15 @@ struct ike_ikesa {
 
 	/* The first Child SA. */
 	uint32_t child_spi_in;
+
+	/* Child SAs, rekeying and deletion (ike_child.c, ike_info.c). */
+	struct ike_child *children;
+	struct ike_ccsa ccsa;
+	bool rekey_wanted;      /* rekey the IKE SA when the window is free */
+	bool delete_wanted;     /* delete the IKE SA when the window is free */
+	unsigned create_wanted; /* additional Child SAs to negotiate */
+	uint64_t rekey_at;      /* IKE SA soft lifetime (UINT64_MAX: never) */
+	uint64_t retry_at;      /* no new CREATE_CHILD_SA before (TEMPORARY_FAILURE backoff) */
 
 	char reason[256]; /* why the SA failed, for the event */
 };
@@ -166,6 +224,9 @@ int ike__sa_new(struct ike_engine *eng, const struct ike_peer *peer, bool initia
 
 /* Our SPI: the SA's handle. */
 uint64_t ike__sa_handle(const struct ike_ikesa *sa);
+
+/* The SA with this handle, or NULL. */
+struct ike_ikesa *ike__sa_by_handle(const struct ike_engine *eng, uint64_t handle);
 
 /* The one place an SA changes state: checks the transition table, logs "old -> new (reason)" at
  * notice, counts it, keeps the half-open count, reports IKE_EVENT_STATE. A forbidden transition
@@ -266,6 +327,52 @@ void ike__info_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 			       const struct ike_payloads *pls, const struct ike_endpoint *from,
 			       const struct ike_endpoint *to);
 void ike__info_process_response(struct ike_ikesa *sa, const struct ike_payloads *pls);
+
+/* --- CREATE_CHILD_SA, Child SAs, the work queue (ike_child.c) --- */
+
+/* Record a Child SA that env->child_up reported (IKE_AUTH's first one too), with its lifetimes
+ * from now. 0 or -ENOMEM. */
+int ike__child_add(struct ike_ikesa *sa, uint32_t spi_in, uint32_t spi_out)
+	__attribute__((warn_unused_result));
+
+/* The Child SA with this inbound (or, by_out, outbound) SPI, or NULL. */
+struct ike_child *ike__child_find(const struct ike_ikesa *sa, uint32_t spi, bool by_out);
+
+/* Whether an inbound SPI is in use by any Child SA of the engine. */
+bool ike__child_spi_in_use(const struct ike_engine *eng, uint32_t spi);
+
+/* Unlink and free a Child SA after reporting env->child_down and IKE_EVENT_CHILD_DELETED. */
+void ike__child_remove(struct ike_ikesa *sa, struct ike_child *c, enum ike_child_down_reason why);
+
+/* The SA ends (FAILED or CLOSED): abandon our CREATE_CHILD_SA (a colliding IKE rekey of the
+ * peer's that won takes the children), then every remaining Child SA goes down. */
+void ike__child_sa_ending(struct ike_ikesa *sa);
+
+/* Start our next queued request if the window is free: Deletes first, then an IKE SA rekey,
+ * a Child SA rekey, a new Child SA. Also turns due lifetimes into queued work. */
+void ike__sa_kick(struct ike_ikesa *sa);
+
+/* The earliest lifetime or retry timer of the SA, or UINT64_MAX. */
+uint64_t ike__child_next_timer(const struct ike_ikesa *sa);
+
+/* IKE SA soft lifetime from now (UINT64_MAX when the tunnel has none). */
+uint64_t ike__ike_rekey_time(struct ike_ikesa *sa);
+
+/* A CREATE_CHILD_SA request and response (decrypted), as the exchange files' handlers. */
+void ike__child_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
+				const struct ike_payloads *pls, const struct ike_endpoint *from,
+				const struct ike_endpoint *to);
+void ike__child_process_response(struct ike_ikesa *sa, const struct ike_payloads *pls);
+
+/* Free what the outstanding CREATE_CHILD_SA holds (the KE key pair). */
+void ike__ccsa_clear(struct ike_ccsa *c);
+
+/* --- INFORMATIONAL Delete (ike_info.c) --- */
+
+/* Send one INFORMATIONAL request with a Delete of every Child SA marked delete_wanted (which
+ * become DELETING), or of the IKE SA itself (ike_sa true: the SA becomes DELETING). */
+int ike__info_request_send_delete(struct ike_ikesa *sa, bool ike_sa)
+	__attribute__((warn_unused_result));
 
 /* --- proposals (ike_prop.c) --- */
 

@@ -39,12 +39,29 @@ static const char *const state_names[IKE_STATE_COUNT] = {
 	[IKE_STATE_AUTH_SENT] = "auth_sent",
 	[IKE_STATE_ESTABLISHED] = "established",
 	[IKE_STATE_FAILED] = "failed",
+	[IKE_STATE_REKEYED] = "rekeyed",
+	[IKE_STATE_DELETING] = "deleting",
+	[IKE_STATE_CLOSED] = "closed",
 };
 
 static const char *const event_names[IKE_EVENT_TYPE_COUNT] = {
-	[IKE_EVENT_STATE] = "state",       [IKE_EVENT_ESTABLISHED] = "established",
-	[IKE_EVENT_FAILED] = "failed",     [IKE_EVENT_CHILD_FAILED] = "child_failed",
-	[IKE_EVENT_REJECTED] = "rejected", [IKE_EVENT_REKEY_NEEDED] = "rekey_needed",
+	[IKE_EVENT_STATE] = "state",
+	[IKE_EVENT_ESTABLISHED] = "established",
+	[IKE_EVENT_FAILED] = "failed",
+	[IKE_EVENT_CHILD_FAILED] = "child_failed",
+	[IKE_EVENT_REJECTED] = "rejected",
+	[IKE_EVENT_REKEY_NEEDED] = "rekey_needed",
+	[IKE_EVENT_CHILD_REKEYED] = "child_rekeyed",
+	[IKE_EVENT_CHILD_DELETED] = "child_deleted",
+	[IKE_EVENT_IKE_REKEYED] = "ike_rekeyed",
+	[IKE_EVENT_IKE_DELETED] = "ike_deleted",
+	[IKE_EVENT_REKEY_FAILED] = "rekey_failed",
+};
+
+static const char *const child_down_names[IKE_CHILD_DOWN_REASON_COUNT] = {
+	[IKE_CHILD_DOWN_REKEYED] = "rekeyed",   [IKE_CHILD_DOWN_REDUNDANT] = "redundant",
+	[IKE_CHILD_DOWN_DELETED] = "deleted",   [IKE_CHILD_DOWN_PEER_DELETED] = "peer_deleted",
+	[IKE_CHILD_DOWN_IKE_GONE] = "ike_gone",
 };
 
 static const char *const drop_names[IKE_DROP_COUNT] = {
@@ -61,13 +78,21 @@ static const char *const drop_names[IKE_DROP_COUNT] = {
 
 /* The state machine: which changes are allowed. Everything else is a bug, refused and counted. */
 static const bool transitions[IKE_STATE_COUNT][IKE_STATE_COUNT] = {
+	/* IDLE -> ESTABLISHED: an IKE SA made by a CREATE_CHILD_SA rekey (§1.3.2). */
 	[IKE_STATE_IDLE] = {[IKE_STATE_INIT_SENT] = true,
 			    [IKE_STATE_INIT_REPLIED] = true,
+			    [IKE_STATE_ESTABLISHED] = true,
 			    [IKE_STATE_FAILED] = true},
 	[IKE_STATE_INIT_SENT] = {[IKE_STATE_AUTH_SENT] = true, [IKE_STATE_FAILED] = true},
 	[IKE_STATE_INIT_REPLIED] = {[IKE_STATE_ESTABLISHED] = true, [IKE_STATE_FAILED] = true},
 	[IKE_STATE_AUTH_SENT] = {[IKE_STATE_ESTABLISHED] = true, [IKE_STATE_FAILED] = true},
-	[IKE_STATE_ESTABLISHED] = {[IKE_STATE_FAILED] = true},
+	[IKE_STATE_ESTABLISHED] = {[IKE_STATE_FAILED] = true,
+				   [IKE_STATE_REKEYED] = true,
+				   [IKE_STATE_DELETING] = true,
+				   [IKE_STATE_CLOSED] = true},
+	[IKE_STATE_REKEYED] =
+		{[IKE_STATE_FAILED] = true, [IKE_STATE_DELETING] = true, [IKE_STATE_CLOSED] = true},
+	[IKE_STATE_DELETING] = {[IKE_STATE_FAILED] = true, [IKE_STATE_CLOSED] = true},
 };
 
 /* Defaults of struct ike_engine_config. */
@@ -96,6 +121,11 @@ const char *ike_event_name(enum ike_event_type t)
 const char *ike_drop_name(enum ike_drop d)
 {
 	return (unsigned)d < IKE_DROP_COUNT ? drop_names[d] : "unknown";
+}
+
+const char *ike_child_down_reason_name(enum ike_child_down_reason r)
+{
+	return (unsigned)r < IKE_CHILD_DOWN_REASON_COUNT ? child_down_names[r] : "unknown";
 }
 
 /* ---- small shared helpers ---- */
@@ -358,6 +388,12 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 
 static void sa_free(struct ike_ikesa *sa)
 {
+	while (sa->children) {
+		struct ike_child *c = sa->children;
+		sa->children = c->next;
+		free(c);
+	}
+	ike__ccsa_clear(&sa->ccsa);
 	ike_kex_free(sa->kex);
 	ike_sa_keys_wipe(&sa->keys);
 	ike_sk_wipe(&sa->sk_out);
@@ -500,7 +536,7 @@ uint64_t ike__sa_handle(const struct ike_ikesa *sa)
 	return sa->initiator ? sa->spi_i : sa->spi_r;
 }
 
-static struct ike_ikesa *sa_by_handle(const struct ike_engine *eng, uint64_t handle)
+struct ike_ikesa *ike__sa_by_handle(const struct ike_engine *eng, uint64_t handle)
 {
 	for (struct ike_ikesa *sa = eng->sas; sa; sa = sa->next)
 		if (ike__sa_handle(sa) == handle)
@@ -519,7 +555,7 @@ int ike__sa_new(struct ike_engine *eng, const struct ike_peer *peer, bool initia
 	if (!sa)
 		return -ENOMEM;
 	/* Our SPI: random, non-zero (§3.1: zero means "not yet known"), unique here. */
-	for (int i = 0; i < SPI_DRAWS && (spi == 0 || sa_by_handle(eng, spi)); i++) {
+	for (int i = 0; i < SPI_DRAWS && (spi == 0 || ike__sa_by_handle(eng, spi)); i++) {
 		uint8_t b[IKE_SPI_LEN];
 		rc = ike__random(eng, b, sizeof(b));
 		if (rc != 0)
@@ -528,7 +564,7 @@ int ike__sa_new(struct ike_engine *eng, const struct ike_peer *peer, bool initia
 		for (size_t k = 0; k < sizeof(b); k++)
 			spi = spi << 8 | b[k];
 	}
-	if (rc == 0 && (spi == 0 || sa_by_handle(eng, spi)))
+	if (rc == 0 && (spi == 0 || ike__sa_by_handle(eng, spi)))
 		rc = -EAGAIN;
 	if (rc != 0) {
 		free(sa);
@@ -604,6 +640,15 @@ void ike__sa_set_state(struct ike_ikesa *sa, enum ike_state next, const char *re
 		sa->deadline = now + (sa->initiator ? 0 : eng->cfg.linger_ms);
 		sa->req_pending = false;
 	}
+	if (next == IKE_STATE_CLOSED) {
+		/* Either side may have answered the peer's last request (a crossing Delete). */
+		sa->deadline = now + eng->cfg.linger_ms;
+		sa->req_pending = false;
+	}
+	if (next == IKE_STATE_REKEYED)
+		sa->deadline = now + eng->cfg.linger_ms; /* then we delete it ourselves */
+	if (next == IKE_STATE_ESTABLISHED)
+		sa->rekey_at = ike__ike_rekey_time(sa);
 	eng->stats.state_enter[next]++;
 	LOG_NOTICE(IKE, "IKE_SA state change",
 		   "tunnel=%s sa=%016" PRIx64 " spi_i=%016" PRIx64 " spi_r=%016" PRIx64
@@ -617,6 +662,8 @@ void ike__sa_set_state(struct ike_ikesa *sa, enum ike_state next, const char *re
 		ev.reason = reason;
 		eng->env.event(eng->env.ctx, &ev);
 	}
+	if (next == IKE_STATE_FAILED || next == IKE_STATE_CLOSED)
+		ike__child_sa_ending(sa);
 }
 
 void ike__sa_fail(struct ike_ikesa *sa, const char *phase, uint16_t notify, const char *fmt, ...)
@@ -790,11 +837,15 @@ static request_handler *request_handler_for(const struct ike_ikesa *sa, uint8_t 
 			return ike__auth_process_request;
 		return NULL;
 	case IKE_EXCH_INFORMATIONAL:
-		if (sa->state == IKE_STATE_ESTABLISHED)
+		if (sa->state == IKE_STATE_ESTABLISHED || sa->state == IKE_STATE_REKEYED ||
+		    sa->state == IKE_STATE_DELETING)
 			return ike__info_process_request;
 		return NULL;
 	case IKE_EXCH_CREATE_CHILD_SA:
-		*why = IKE_DROP_UNSUPPORTED; /* ike_child.c, a later phase */
+		/* A rekeyed or closing SA still answers (TEMPORARY_FAILURE, §2.25). */
+		if (sa->state == IKE_STATE_ESTABLISHED || sa->state == IKE_STATE_REKEYED ||
+		    sa->state == IKE_STATE_DELETING)
+			return ike__child_process_request;
 		return NULL;
 	default:
 		*why = IKE_DROP_INVALID;
@@ -833,6 +884,7 @@ static void input_request(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 	}
 	sa->msgid_peer_next++;
 	handler(sa, h, &eng->inner, from, to);
+	ike__sa_kick(sa);
 }
 
 static void input_response(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
@@ -853,6 +905,9 @@ static void input_response(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		ike__auth_process_response(sa, &eng->inner);
 	else if (h->exchange == IKE_EXCH_INFORMATIONAL)
 		ike__info_process_response(sa, &eng->inner);
+	else if (h->exchange == IKE_EXCH_CREATE_CHILD_SA)
+		ike__child_process_response(sa, &eng->inner);
+	ike__sa_kick(sa);
 }
 
 static void input_init_request(struct ike_engine *eng, const uint8_t *pkt, size_t len,
@@ -966,7 +1021,8 @@ void ike_tick(struct ike_engine *eng)
 
 	while (*pp) {
 		struct ike_ikesa *sa = *pp;
-		if (sa->state == IKE_STATE_FAILED && now >= sa->deadline) {
+		if ((sa->state == IKE_STATE_FAILED || sa->state == IKE_STATE_CLOSED) &&
+		    now >= sa->deadline) {
 			*pp = sa->next;
 			eng->n_sas--;
 			eng->stats.sas_freed++;
@@ -979,6 +1035,7 @@ void ike_tick(struct ike_engine *eng)
 			ike__sa_fail(sa, "IKE_AUTH", 0,
 				     "half-open: no valid IKE_AUTH request within %u ms",
 				     (unsigned)eng->cfg.half_open_timeout_ms);
+		ike__sa_kick(sa);
 		pp = &sa->next;
 	}
 }
@@ -990,9 +1047,13 @@ uint64_t ike_next_timer_ms(const struct ike_engine *eng)
 	for (const struct ike_ikesa *sa = eng->sas; sa; sa = sa->next) {
 		if (sa->req_pending && sa->req_retx_at < next)
 			next = sa->req_retx_at;
-		if ((sa->state == IKE_STATE_INIT_REPLIED || sa->state == IKE_STATE_FAILED) &&
+		if ((sa->state == IKE_STATE_INIT_REPLIED || sa->state == IKE_STATE_FAILED ||
+		     sa->state == IKE_STATE_CLOSED || sa->state == IKE_STATE_REKEYED) &&
 		    sa->deadline < next)
 			next = sa->deadline;
+		uint64_t child = ike__child_next_timer(sa);
+		if (child < next)
+			next = child;
 	}
 	return next;
 }
@@ -1027,7 +1088,7 @@ int ike_sa_initiate(struct ike_engine *eng, const char *peer, uint64_t *handle)
 
 int ike_sa_liveness_check(struct ike_engine *eng, uint64_t handle)
 {
-	struct ike_ikesa *sa = sa_by_handle(eng, handle);
+	struct ike_ikesa *sa = ike__sa_by_handle(eng, handle);
 	int rc;
 
 	if (!sa)
@@ -1071,6 +1132,8 @@ static void sa_info(const struct ike_ikesa *sa, struct ike_sa_info *out)
 	out->nat_local = sa->nat_local;
 	out->nat_remote = sa->nat_remote;
 	out->peer_fragmentation = sa->peer_frag;
+	for (const struct ike_child *c = sa->children; c; c = c->next)
+		out->n_children++;
 }
 
 int ike_engine_sa_at(const struct ike_engine *eng, size_t idx, struct ike_sa_info *out)
@@ -1087,7 +1150,7 @@ int ike_engine_sa_at(const struct ike_engine *eng, size_t idx, struct ike_sa_inf
 
 int ike_engine_sa_get(const struct ike_engine *eng, uint64_t handle, struct ike_sa_info *out)
 {
-	const struct ike_ikesa *sa = sa_by_handle(eng, handle);
+	const struct ike_ikesa *sa = ike__sa_by_handle(eng, handle);
 
 	if (!sa)
 		return -ENOENT;

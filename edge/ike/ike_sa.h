@@ -12,10 +12,17 @@
  *   ike_tick()              ─────► retransmissions, timeouts, reaping of dead SAs
  *                                   env->child_up(keys), env->event(ev) ◄──┘
  *
- * Phase 1 implements IKE_SA_INIT (cookies, INVALID_KE_PAYLOAD, NAT detection, fragmentation
- * announcement), IKE_AUTH with a pre-shared key and the first Child SA, and an empty
- * INFORMATIONAL exchange (liveness). CREATE_CHILD_SA, Delete, certificates and fragmentation
- * reassembly come later (ike_child.c, ike_info.c); requests of those kinds are dropped and counted.
+ * Implemented: IKE_SA_INIT (cookies, INVALID_KE_PAYLOAD, NAT detection, fragmentation
+ * announcement), IKE_AUTH with a pre-shared key and the first Child SA, CREATE_CHILD_SA (more
+ * Child SAs, Child SA and IKE SA rekeying with PFS, simultaneous-rekey collisions per §2.8.1 and
+ * §2.8.2), INFORMATIONAL (liveness, Delete of Child SAs and of the IKE SA, §1.4.1), and rekeying
+ * driven by lifetimes and message ID use.
+ *
+ * Child SAs and rekeying, make-before-break: a rekey hands the new pair to env->child_up first;
+ * the old pair is reported to env->child_down only once it is deleted (by a Delete exchange, or
+ * when the peer never deletes it), so the data plane keeps accepting on the old inbound SPI
+ * until then and no packet is lost. An IKE SA rekey moves every Child SA to the new IKE SA
+ * without touching the data plane (IKE_EVENT_IKE_REKEYED names old and new handle).
  *
  * An SA is named by our own SPI (the SPIi of the SAs we initiate, the SPIr of those we answer),
  * which is unique within one engine. Handles are plain values, so they cannot dangle: an SA that
@@ -63,6 +70,9 @@ enum ike_state {
 	IKE_STATE_AUTH_SENT,    /* initiator: keys derived, IKE_AUTH request outstanding */
 	IKE_STATE_ESTABLISHED,  /* authenticated both ways */
 	IKE_STATE_FAILED,       /* terminal; kept a while to answer retransmissions, then reaped */
+	IKE_STATE_REKEYED,      /* replaced by a rekeyed IKE SA (children moved): awaiting Delete */
+	IKE_STATE_DELETING,     /* our Delete of this IKE SA is outstanding */
+	IKE_STATE_CLOSED,       /* terminal, deleted cleanly; lingers like FAILED, then reaped */
 	IKE_STATE_COUNT,
 };
 
@@ -74,6 +84,11 @@ enum ike_event_type {
 	IKE_EVENT_CHILD_FAILED, /* the IKE SA is up but its first Child SA was refused */
 	IKE_EVENT_REJECTED,     /* responder: a peer's IKE_SA_INIT refused without creating state */
 	IKE_EVENT_REKEY_NEEDED, /* message IDs exhausted: no more requests on this IKE SA */
+	IKE_EVENT_CHILD_REKEYED, /* spi_in/spi_out rekeyed into new_spi_in/new_spi_out (both up) */
+	IKE_EVENT_CHILD_DELETED, /* Child SA spi_in/spi_out removed (after env->child_down) */
+	IKE_EVENT_IKE_REKEYED,   /* IKE SA sa replaced by new_sa, which now holds the children */
+	IKE_EVENT_IKE_DELETED,   /* IKE SA sa deleted by a Delete exchange (ours or the peer's) */
+	IKE_EVENT_REKEY_FAILED,  /* a rekey was refused; the old SA stays; reason says why */
 	IKE_EVENT_TYPE_COUNT,
 };
 
@@ -87,6 +102,21 @@ struct ike_event {
 	const char *phase;                   /* "IKE_SA_INIT", "IKE_AUTH", "INFORMATIONAL" */
 	uint16_t notify;    /* the error notify sent or received (enum ike_notify_type), or 0 */
 	const char *reason; /* operator-facing text: what disagreed and what to change */
+	/* Child SA events: the pair concerned (our inbound SPI, the peer's), and for
+	 * IKE_EVENT_CHILD_REKEYED the pair that replaces it. */
+	uint32_t spi_in, spi_out;
+	uint32_t new_spi_in, new_spi_out;
+	uint64_t new_sa; /* IKE_EVENT_IKE_REKEYED: the handle of the new IKE SA */
+};
+
+/* Why a Child SA left (env->child_down). */
+enum ike_child_down_reason {
+	IKE_CHILD_DOWN_REKEYED,      /* replaced by a rekeyed pair, which is already up */
+	IKE_CHILD_DOWN_REDUNDANT,    /* the losing pair of a simultaneous rekey (§2.8.1) */
+	IKE_CHILD_DOWN_DELETED,      /* we deleted it (ike_child_delete, hard lifetime) */
+	IKE_CHILD_DOWN_PEER_DELETED, /* the peer deleted it */
+	IKE_CHILD_DOWN_IKE_GONE,     /* its IKE SA was deleted or failed */
+	IKE_CHILD_DOWN_REASON_COUNT,
 };
 
 /* A negotiated Child SA, handed to env->child_up once. The keys are wiped right after the
@@ -106,6 +136,10 @@ struct ike_child_keys {
 	struct ike_ts_list local_ts;
 	struct ike_ts_list remote_ts;
 	uint32_t lifetime_s; /* from the peer configuration: rekey before this */
+	/* A rekey: this pair replaces the one with inbound SPI rekeyed_spi_in, which stays
+	 * installed until env->child_down names it. */
+	bool rekey;
+	uint32_t rekeyed_spi_in;
 };
 
 /*
@@ -116,6 +150,9 @@ struct ike_child_keys {
  *             0 or -errno (a failed send is counted and left to retransmission).
  *   child_up  a Child SA is ready to install (may be NULL).
  *   event     something happened (may be NULL).
+ *   child_down the Child SA (spi_in, spi_out) of IKE SA sa is gone: remove both directions
+ *             from the data plane (may be NULL). Called once per pair that child_up reported,
+ *             when it is deleted, replaced and deleted, or its IKE SA ends.
  */
 struct ike_env {
 	uint64_t (*now_ms)(void *ctx);
@@ -125,6 +162,8 @@ struct ike_env {
 	void (*child_up)(void *ctx, const struct ike_child_keys *keys);
 	void (*event)(void *ctx, const struct ike_event *ev);
 	void *ctx;
+	void (*child_down)(void *ctx, const char *peer, uint64_t sa, uint32_t spi_in,
+			   uint32_t spi_out, enum ike_child_down_reason reason);
 };
 
 /* Engine-wide settings. Zero fields take the defaults in brackets. */
@@ -153,9 +192,12 @@ struct ike_peer_config {
 	uint8_t psk[IKE_PSK_MAX];     /* pre-shared key (RFC 7296 §2.15) */
 	size_t psk_len;               /* 1..IKE_PSK_MAX */
 	struct proposal ike;          /* pinned IKE proposal (encr, prf, group) */
-	struct proposal esp;       /* pinned ESP proposal (encr, esn; group unused in IKE_AUTH) */
-	uint32_t ike_lifetime_s;   /* reported, rekeying is a later phase */
-	uint32_t child_lifetime_s; /* handed to child_up */
+	struct proposal esp; /* pinned ESP proposal (encr, esn; group unused in IKE_AUTH) */
+	/* Lifetimes (0: never rekey). An SA is rekeyed at a soft lifetime 5 to 15% before its
+	 * lifetime, randomly, the configured initiator in the earlier half so that both ends rarely
+	 * start together; a Child SA still unrekeyed at its lifetime is deleted. */
+	uint32_t ike_lifetime_s;
+	uint32_t child_lifetime_s;               /* also handed to child_up */
 	struct prefix local_ts[IKE_PEER_TS_MAX]; /* our side's prefixes */
 	size_t n_local_ts;
 	struct prefix remote_ts[IKE_PEER_TS_MAX]; /* the peer's prefixes */
@@ -192,6 +234,11 @@ struct ike_stats {
 	uint64_t state_refused; /* transitions the table forbids (a bug if non-zero) */
 	uint64_t sas_created, sas_freed;
 	uint64_t children_up;
+	uint64_t children_down;
+	uint64_t child_rekeys, ike_rekeys; /* completed, either role */
+	uint64_t rekey_collisions;         /* simultaneous rekeys resolved (§2.8) */
+	uint64_t temporary_failures_sent, temporary_failures_received;
+	uint64_t deletes_sent, deletes_received; /* INFORMATIONAL requests with Delete payloads */
 };
 
 /* A snapshot of one SA, for status and tests. */
@@ -207,6 +254,7 @@ struct ike_sa_info {
 	bool nat_local;           /* NAT detected in front of us */
 	bool nat_remote;          /* NAT detected in front of the peer */
 	bool peer_fragmentation;  /* peer announced RFC 7383 fragmentation */
+	size_t n_children;        /* Child SAs installed on this IKE SA (rekeyed ones included) */
 };
 
 struct ike_engine;
@@ -219,6 +267,9 @@ const char *ike_event_name(enum ike_event_type t);
 
 /* A short stable name of a drop reason ("parse", "no_sa", ...), or "unknown". */
 const char *ike_drop_name(enum ike_drop d);
+
+/* A short stable name of a child_down reason ("rekeyed", "peer_deleted", ...), or "unknown". */
+const char *ike_child_down_reason_name(enum ike_child_down_reason r);
 
 /*
  * Create an engine. env is copied (its ctx is borrowed for the engine's lifetime); cfg may be
@@ -257,6 +308,31 @@ int ike_sa_initiate(struct ike_engine *eng, const char *peer, uint64_t *sa)
 int ike_sa_liveness_check(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unused_result));
 
 /*
+ * Rekeying and teardown. Each queues the work on the IKE SA (handle sa) and starts it as soon as
+ * no request of ours is outstanding there (window size 1); outcomes arrive as child_up,
+ * child_down and events. A peer's TEMPORARY_FAILURE makes the engine retry after a short random
+ * delay. Control loop only.
+ *
+ * ike_child_create   negotiate one more Child SA with the tunnel's selectors (CREATE_CHILD_SA).
+ * ike_child_rekey    rekey the Child SA whose inbound SPI is spi_in (§1.3.3); for the data plane
+ *                    when an SA nears its packet, byte or sequence number limit.
+ * ike_child_delete   delete that Child SA (INFORMATIONAL Delete, §1.4.1); child_down follows.
+ * ike_sa_rekey       rekey the IKE SA (§1.3.2): new SPIs, nonces and KE, children move.
+ * ike_sa_delete      delete the IKE SA (Delete, then free); children go down with it.
+ *
+ * All return 0 (queued or started); -ENOENT (no such SA, or no such Child SA); -EAGAIN (the IKE
+ * SA is not established, or is being rekeyed or deleted); -EALREADY (that Child SA is already
+ * being rekeyed or deleted).
+ */
+int ike_child_create(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unused_result));
+int ike_child_rekey(struct ike_engine *eng, uint64_t sa, uint32_t spi_in)
+	__attribute__((warn_unused_result));
+int ike_child_delete(struct ike_engine *eng, uint64_t sa, uint32_t spi_in)
+	__attribute__((warn_unused_result));
+int ike_sa_rekey(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unused_result));
+int ike_sa_delete(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unused_result));
+
+/*
  * Process one received datagram (UDP payload, non-ESP marker removed) that arrived from `from`
  * at `to`. Never fails: every datagram is either acted on or counted as a drop.
  */
@@ -264,7 +340,9 @@ void ike_input(struct ike_engine *eng, const uint8_t *pkt, size_t len,
 	       const struct ike_endpoint *from, const struct ike_endpoint *to);
 
 /* Run the timers: retransmit outstanding requests, fail exchanges out of retries and half-open
- * SAs out of time, free SAs whose linger ended. Call at least every ike_next_timer_ms(). */
+ * SAs out of time, start rekeys at soft lifetimes, delete Child SAs at hard lifetimes, retry
+ * after TEMPORARY_FAILURE, free SAs whose linger ended. Call at least every
+ * ike_next_timer_ms(). */
 void ike_tick(struct ike_engine *eng);
 
 /* The earliest time (env->now_ms scale) at which ike_tick() has work, or UINT64_MAX. */

@@ -451,7 +451,7 @@ Test(ike_sa, forbidden_transitions_are_refused_and_counted)
 	struct ike_ikesa *sa;
 	cr_assert_eq(ike__sa_new(eng, eng->peers, true, &sa), 0);
 	cr_expect_eq(sa->state, IKE_STATE_IDLE);
-	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED, "test: skipping authentication");
+	ike__sa_set_state(sa, IKE_STATE_AUTH_SENT, "test: skipping IKE_SA_INIT");
 	cr_expect_eq(sa->state, IKE_STATE_IDLE);
 	cr_expect_eq(ike_engine_stats(eng)->state_refused, 1);
 	ike__sa_set_state(sa, IKE_STATE_INIT_SENT, "test");
