@@ -302,6 +302,7 @@ static void ike_rekey_finish(struct ike_ikesa *old, struct ike_ikesa *winner, bo
 		};
 		eng->env.event(eng->env.ctx, &ev);
 	}
+	ike__sa_kick(winner); /* work that came with the children */
 }
 
 /* Our IKE SA of an abandoned rekey: never keyed, nothing to tell the peer. */
@@ -1104,6 +1105,7 @@ static int ike_response(struct ike_ikesa *sa, struct ccsa_payloads *cp, char *wh
 				   sa->peer->cfg.name, ike__sa_handle(n), ike__sa_handle(peer_new));
 			n->delete_wanted = true;
 			ike_rekey_finish(sa, peer_new, false);
+			ike__sa_kick(n);
 			goto out;
 		}
 		LOG_NOTICE(IKE, "IKE SA rekey collision won",
@@ -1194,8 +1196,9 @@ static void refuse(struct ike_ikesa *sa, const struct ike_hdr *hdr, uint16_t typ
 	char nb[16];
 
 	respond_notify(sa, hdr, type, data, len, from, to);
-	if (type == IKE_N_TEMPORARY_FAILURE) {
-		LOG_INFO(IKE, "CREATE_CHILD_SA answered TEMPORARY_FAILURE",
+	/* Both are steps of a negotiation that goes on, not failures to report. */
+	if (type == IKE_N_TEMPORARY_FAILURE || type == IKE_N_INVALID_KE_PAYLOAD) {
+		LOG_INFO(IKE, "CREATE_CHILD_SA answered with a retry hint",
 			 "tunnel=%s sa=%016" PRIx64 " reason=\"%s\"", sa->peer->cfg.name,
 			 ike__sa_handle(sa), why);
 		return;

@@ -996,6 +996,14 @@ static void sa_retransmit(struct ike_ikesa *sa, uint64_t now)
 	struct ike_engine *eng = sa->eng;
 	char ep[IP_ADDR_STRLEN + 8];
 
+	if (sa->req_sends > eng->cfg.retransmit_tries && sa->state == IKE_STATE_DELETING) {
+		/* Going away anyway: the peer may have dropped it already (a rekey it abandoned).
+		 */
+		ike__sa_set_state(sa, IKE_STATE_CLOSED, "our Delete went unanswered");
+		ike__event(eng, sa, IKE_EVENT_IKE_DELETED, "INFORMATIONAL", 0,
+			   "deleted by us; the peer did not answer");
+		return;
+	}
 	if (sa->req_sends > eng->cfg.retransmit_tries) {
 		endpoint_str(&sa->remote, ep);
 		ike__sa_fail(sa, ike__exchange_name(sa->req_exchange), 0,

@@ -245,3 +245,473 @@ ParameterizedTest(int *by, ike_child, delete_ike_sa)
 	cr_assert_eq(ike_engine_sa_count(w.s[1].eng), 0);
 	w_free(&w);
 }
+
+/* ---- simultaneous rekeys (§2.8) ---- */
+
+/* One collision scenario: which of the four nonces is lowest (0: A's Ni, 1: B's Nr in A's
+ * exchange, 2: B's Ni, 3: A's Nr in B's exchange), and whether A's answer to B's request is
+ * held back until everything else has been delivered (B then sees A's Delete first). */
+struct collision {
+	int lowest;
+	bool delayed;
+};
+
+static struct collision collisions[] = {
+	{0, false}, {1, false}, {2, false}, {3, false}, {0, true}, {1, true}, {2, true}, {3, true},
+};
+
+/* Queue the four nonces, in the order each side draws them: its own Ni, then its Nr. */
+static void queue_collision_nonces(struct w_world *w, int lowest)
+{
+	uint8_t v[4];
+
+	for (int i = 0; i < 4; i++)
+		v[i] = lowest == i ? 0x10 : (uint8_t)(0x80 + 0x10 * i);
+	w_nonce(w, 0, v[0]);
+	w_nonce(w, 1, v[2]);
+	w_nonce(w, 1, v[1]);
+	w_nonce(w, 0, v[3]);
+}
+
+/* Both requests cross; then the answers, one of them possibly held back. */
+static void run_collision(struct w_world *w, bool delayed)
+{
+	struct w_pkt held;
+
+	cr_assert_eq(w->nq, 2);
+	w_deliver_one(w); /* A's request, answered by B */
+	w_deliver_one(w); /* B's request, answered by A */
+	cr_assert_eq(w->nq, 2);
+	if (delayed) {
+		w_take(w, 1, &held); /* A's answer to B */
+		w_deliver_all(w);
+		w_input(w, &held);
+	}
+	w_run_until(w, w->now + 120000);
+}
+
+ParameterizedTestParameters(ike_child, child_rekey_collision)
+{
+	return cr_make_param_array(struct collision, collisions,
+				   sizeof(collisions) / sizeof(collisions[0]));
+}
+
+ParameterizedTest(struct collision *c, ike_child, child_rekey_collision)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	queue_collision_nonces(&w, c->lowest);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	cr_assert_eq(ike_child_rekey(w.s[1].eng, handle_of(&w, 1), w.s[1].child[0].k.spi_in), 0);
+	run_collision(&w, c->delayed);
+	/* The pair of the exchange without the lowest nonce survives, on both sides. */
+	bool a_lost = c->lowest <= 1;
+	size_t survivor[2] = {a_lost ? 1 : 2, a_lost ? 2 : 1};
+	for (int i = 0; i < 2; i++) {
+		struct w_side *s = &w.s[i];
+		cr_assert_eq(s->n_child, 3, "side %d: %zu pairs", i, s->n_child);
+		cr_assert_eq(w_live(s), 1, "side %d: %zu live pairs", i, w_live(s));
+		cr_assert(!s->child[survivor[i]].down, "side %d kept the wrong pair", i);
+		cr_assert_eq(s->child[0].why, IKE_CHILD_DOWN_REKEYED);
+		cr_assert_geq(ike_engine_stats(s->eng)->rekey_collisions, 1);
+		struct ike_sa_info info;
+		cr_assert_eq(ike_engine_sa_get(s->eng, handle_of(&w, i), &info), 0);
+		cr_assert_eq(info.n_children, 1);
+	}
+	/* The loser deleted its own redundant pair. */
+	const struct w_side *loser = &w.s[a_lost ? 0 : 1];
+	cr_assert_eq(loser->child[2].why, IKE_CHILD_DOWN_REDUNDANT);
+	w_expect_mirror(&w.s[0].child[survivor[0]].k, &w.s[1].child[survivor[1]].k);
+	w_free(&w);
+}
+
+ParameterizedTestParameters(ike_child, ike_rekey_collision)
+{
+	return cr_make_param_array(struct collision, collisions,
+				   sizeof(collisions) / sizeof(collisions[0]));
+}
+
+ParameterizedTest(struct collision *c, ike_child, ike_rekey_collision)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	queue_collision_nonces(&w, c->lowest);
+	cr_assert_eq(ike_sa_rekey(w.s[0].eng, handle_of(&w, 0)), 0);
+	cr_assert_eq(ike_sa_rekey(w.s[1].eng, handle_of(&w, 1)), 0);
+	run_collision(&w, c->delayed);
+	struct ike_ikesa *n[2];
+	for (int i = 0; i < 2; i++) {
+		n[i] = w_sa_in(&w.s[i], IKE_STATE_ESTABLISHED);
+		cr_assert_not_null(n[i], "side %d: no established SA", i);
+		cr_assert_not_null(n[i]->children, "side %d: children not moved", i);
+		cr_assert_null(n[i]->children->next);
+		cr_assert_eq(w.s[i].n_down, 0, "side %d: the data plane lost a pair", i);
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_FAILED), 0);
+		cr_assert_geq(ike_engine_stats(w.s[i].eng)->rekey_collisions, c->delayed ? 0 : 1);
+	}
+	expect_ike_keys_match(n[0], n[1]);
+	/* The survivor was made by the exchange without the lowest nonce. */
+	cr_assert_eq(n[0]->initiator, c->lowest >= 2);
+	/* And it works. */
+	cr_assert_eq(ike_sa_liveness_check(w.s[0].eng, ike__sa_handle(n[0])), 0);
+	cr_assert_eq(w_deliver_all(&w), 2);
+	/* Delayed: the side that never got its answer dropped its half-made SA; the other side's
+	 * Delete of that SA goes unanswered, which is all the retransmissions may be for. */
+	if (!c->delayed)
+		cr_assert_eq(ike_engine_stats(w.s[0].eng)->retransmits +
+				     ike_engine_stats(w.s[1].eng)->retransmits,
+			     0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_FAILED), 0);
+	w_free(&w);
+}
+
+/* A Delete of a pair crosses the peer's rekey of it: the pair goes, nothing is retried. */
+ParameterizedTestParameters(ike_child, delete_crossing_rekey)
+{
+	static int delete_first[] = {0, 1};
+	return cr_make_param_array(int, delete_first, 2);
+}
+
+ParameterizedTest(int *delete_first, ike_child, delete_crossing_rekey)
+{
+	struct w_world w;
+	struct w_pkt p;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	cr_assert_eq(ike_child_delete(w.s[1].eng, handle_of(&w, 1), w.s[1].child[0].k.spi_in), 0);
+	if (*delete_first) {
+		w_take(&w, 1, &p);
+		w_input(&w, &p);
+	}
+	w_run_until(&w, w.now + 60000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w.s[i].n_child, 1, "side %d: a pair was made", i);
+		cr_assert_eq(w.s[i].n_down, 1);
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_ESTABLISHED), 1);
+	}
+	cr_assert_eq(w.s[0].child[0].why, IKE_CHILD_DOWN_PEER_DELETED);
+	cr_assert_eq(w.s[1].child[0].why, IKE_CHILD_DOWN_DELETED);
+	cr_assert_eq(ike_engine_stats(w.s[1].eng)->temporary_failures_sent, 1);
+	cr_assert_eq(ike_engine_stats(w.s[0].eng)->child_rekeys, 0);
+	w_free(&w);
+}
+
+/* Each side's request meets the other's: a Child SA rekey against an IKE SA rekey. Both answer
+ * TEMPORARY_FAILURE (§2.25), both retry after a random delay, and both rekeys get done. */
+Test(ike_child, temporary_failure_then_retry)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	cr_assert_eq(ike_sa_rekey(w.s[1].eng, handle_of(&w, 1)), 0);
+	w_deliver_all(&w);
+	w_advance(&w, 1); /* reap B's abandoned new IKE SA */
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(ike_engine_stats(w.s[i].eng)->temporary_failures_sent, 1);
+		cr_assert_eq(ike_engine_stats(w.s[i].eng)->temporary_failures_received, 1);
+		uint64_t t = ike_next_timer_ms(w.s[i].eng);
+		cr_assert(t >= w.now + 999 && t <= w.now + 5000, "retry timer %llu",
+			  (unsigned long long)(t - w.now));
+	}
+	w_run_until(&w, w.now + 10000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(ike_engine_stats(w.s[i].eng)->child_rekeys, 1);
+		cr_assert_eq(ike_engine_stats(w.s[i].eng)->ike_rekeys, 1);
+		cr_assert_eq(w_live(&w.s[i]), 1);
+		cr_assert_not_null(w_sa_in(&w.s[i], IKE_STATE_ESTABLISHED));
+	}
+	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
+	w_free(&w);
+}
+
+/* ---- loss ---- */
+
+Test(ike_child, lost_response_answered_from_cache)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_create(w.s[0].eng, handle_of(&w, 0)), 0);
+	w_deliver_one(&w);
+	cr_assert_eq(w.s[1].n_child, 2);
+	w_drop_one(&w); /* the response */
+	w_advance(&w, 600);
+	cr_assert_eq(ike_engine_stats(w.s[0].eng)->retransmits, 1);
+	w_deliver_all(&w);
+	cr_assert_eq(ike_engine_stats(w.s[1].eng)->cached_responses, 1);
+	cr_assert_eq(w.s[1].n_child, 2, "a retransmission made a second pair");
+	cr_assert_eq(w.s[0].n_child, 2);
+	w_expect_mirror(&w.s[0].child[1].k, &w.s[1].child[1].k);
+	w_free(&w);
+}
+
+Test(ike_child, lost_request_retransmitted)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	w_drop_one(&w);
+	cr_assert_eq(w.s[1].n_child, 1);
+	cr_assert_eq(ike_next_timer_ms(w.s[0].eng), w.now + 500);
+	w_advance(&w, 500);
+	w_deliver_all(&w);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w.s[i].n_child, 2);
+		cr_assert_eq(w_live(&w.s[i]), 1);
+	}
+	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
+	w_free(&w);
+}
+
+/* A Child SA request that never gets an answer fails the IKE SA; every pair goes down. */
+Test(ike_child, unanswered_rekey_fails_the_ike_sa)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	for (int i = 0; i < 8; i++) {
+		w.nq = 0;
+		w_advance(&w, 20000);
+	}
+	cr_assert_eq(w.s[0].n_down, 1);
+	cr_assert_eq(w.s[0].child[0].why, IKE_CHILD_DOWN_IKE_GONE);
+	cr_assert_eq(w_count_sas(&w.s[0], IKE_STATE_ESTABLISHED), 0);
+	w_free(&w);
+}
+
+/* ---- PFS and key exchange groups ---- */
+
+/* The request's size with and without PFS. */
+static size_t rekey_request_len(const char *esp)
+{
+	struct w_world w;
+
+	w_init2(&w, esp, esp);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	size_t len = w.q[0].len;
+	w_run_until(&w, w.now + 1000);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(w_live(&w.s[i]), 1);
+	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
+	cr_assert(w_only_live(&w.s[0])->k.rekey);
+	w_free(&w);
+	return len;
+}
+
+Test(ike_child, pfs_rekey_carries_a_ke)
+{
+	size_t plain = rekey_request_len("aes256gcm16");
+	size_t pfs = rekey_request_len("aes256gcm16-x25519");
+
+	/* KE payload: 4 + 4 + 32 octets, DH transform: 8. */
+	cr_assert_eq(pfs, plain + 40 + 8);
+}
+
+/* A prefers ecp256 for PFS, B x25519 (the IKE group, A's fallback): B answers
+ * INVALID_KE_PAYLOAD and A repeats with x25519. */
+Test(ike_child, invalid_ke_retried_with_the_asked_group)
+{
+	struct w_world w;
+
+	w_init2(&w, "aes256gcm16-ecp256", "aes256gcm16-x25519");
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_create(w.s[0].eng, handle_of(&w, 0)), 0);
+	w_deliver_all(&w);
+	cr_assert_eq(ike_engine_stats(w.s[1].eng)->invalid_ke_sent, 1);
+	cr_assert_eq(w.s[0].n_child, 2);
+	cr_assert_eq(w.s[1].n_child, 2);
+	w_expect_mirror(&w.s[0].child[1].k, &w.s[1].child[1].k);
+	/* The other way round B offers only x25519, which A's ESP proposal does not allow. */
+	cr_assert_eq(ike_child_create(w.s[1].eng, handle_of(&w, 1)), 0);
+	w_deliver_all(&w);
+	cr_assert_eq(w.s[0].n_child, 2);
+	const struct w_event *e = w_find_event(&w.s[0], IKE_EVENT_CHILD_FAILED);
+	cr_assert_not_null(e);
+	cr_assert_eq(e->notify, IKE_N_NO_PROPOSAL_CHOSEN);
+	cr_assert(strstr(e->reason, "PFS with ecp256") != NULL, "%s", e->reason);
+	cr_assert_eq(w_count_events(&w.s[1], IKE_EVENT_CHILD_FAILED), 1, "INVALID_KE reported");
+	e = w_find_event(&w.s[1], IKE_EVENT_CHILD_FAILED);
+	cr_assert_not_null(e);
+	cr_assert(strstr(e->reason, "NO_PROPOSAL_CHOSEN") != NULL, "%s", e->reason);
+	cr_assert_eq(w_count_sas(&w.s[1], IKE_STATE_ESTABLISHED), 1);
+	w_free(&w);
+}
+
+Test(ike_child, ike_rekey_with_another_group_names_both)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	w.s[1].eng->peers->cfg.ike.group = PROPOSAL_GROUP_ECP256;
+	cr_assert_eq(ike_sa_rekey(w.s[0].eng, handle_of(&w, 0)), 0);
+	w_deliver_all(&w);
+	const struct w_event *e = w_find_event(&w.s[0], IKE_EVENT_REKEY_FAILED);
+	cr_assert_not_null(e);
+	cr_assert(strstr(e->reason, "NO_PROPOSAL_CHOSEN") != NULL, "%s", e->reason);
+	e = w_find_event(&w.s[1], IKE_EVENT_REKEY_FAILED);
+	cr_assert_not_null(e);
+	cr_assert(strstr(e->reason, "ecp256") && strstr(e->reason, "x25519"), "%s", e->reason);
+	/* The old SA goes on, and our abandoned new one is gone after the next tick. */
+	w_advance(&w, 1);
+	cr_assert_eq(ike_engine_sa_count(w.s[0].eng), 1);
+	cr_assert_eq(w_count_sas(&w.s[0], IKE_STATE_ESTABLISHED), 1);
+	cr_assert_eq(w.s[0].n_down, 0);
+	w_free(&w);
+}
+
+/* ---- refusals name what disagreed ---- */
+
+Test(ike_child, ts_unacceptable_names_the_selectors)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	w.s[1].eng->peers->cfg.remote_ts[0] = w_pfx("10.9.0.0/16");
+	cr_assert_eq(ike_child_create(w.s[0].eng, handle_of(&w, 0)), 0);
+	w_deliver_all(&w);
+	const struct w_event *e = w_find_event(&w.s[1], IKE_EVENT_CHILD_FAILED);
+	cr_assert_not_null(e);
+	cr_assert_eq(e->notify, IKE_N_TS_UNACCEPTABLE);
+	cr_assert(strstr(e->reason, "10.1.0.0") && strstr(e->reason, "10.9.0.0"), "%s", e->reason);
+	e = w_find_event(&w.s[0], IKE_EVENT_CHILD_FAILED);
+	cr_assert_not_null(e);
+	cr_assert(strstr(e->reason, "TS_UNACCEPTABLE") && strstr(e->reason, "10.1.0.0"), "%s",
+		  e->reason);
+	cr_assert_eq(w.s[0].n_child, 1);
+	w_free(&w);
+}
+
+Test(ike_child, esp_mismatch_names_the_cipher)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_rekey(w.s[1].eng, handle_of(&w, 1), w.s[1].child[0].k.spi_in), 0);
+	w.s[0].eng->peers->cfg.esp = w_prop("aes128gcm16", PROPOSAL_ESP);
+	w_deliver_all(&w);
+	const struct w_event *e = w_find_event(&w.s[0], IKE_EVENT_REKEY_FAILED);
+	cr_assert_not_null(e);
+	cr_assert(strstr(e->reason, "aes128gcm16") && strstr(e->reason, "aes256gcm16"), "%s",
+		  e->reason);
+	e = w_find_event(&w.s[1], IKE_EVENT_REKEY_FAILED);
+	cr_assert_not_null(e);
+	cr_assert_eq(e->notify, IKE_N_NO_PROPOSAL_CHOSEN);
+	/* The old pair stays in use, and the rekey is tried again later. */
+	cr_assert_eq(w.s[1].n_down, 0);
+	cr_assert_leq(ike_next_timer_ms(w.s[1].eng), w.now + 30000);
+	w_free(&w);
+}
+
+Test(ike_child, rekey_of_a_pair_the_peer_lacks)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	/* B forgets the pair without telling anyone (a restarted data plane, a bug). */
+	struct ike_ikesa *b = w_est(&w.s[1]);
+	free(b->children);
+	b->children = NULL;
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	w_deliver_all(&w);
+	/* CHILD_SA_NOT_FOUND: A drops its half and negotiates a replacement. */
+	cr_assert_eq(w.s[0].child[0].why, IKE_CHILD_DOWN_PEER_DELETED);
+	cr_assert_eq(w.s[0].n_child, 2);
+	cr_assert_eq(w.s[1].n_child, 2);
+	w_expect_mirror(&w.s[0].child[1].k, &w.s[1].child[1].k);
+	w_free(&w);
+}
+
+/* ---- automatic rekeying ---- */
+
+Test(ike_child, message_ids_near_the_end_rekey_the_ike_sa)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	struct ike_ikesa *a = w_est(&w.s[0]);
+	struct ike_ikesa *b = w_est(&w.s[1]);
+	a->msgid_next = IKE_MSGID_END - 17;
+	b->msgid_peer_next = IKE_MSGID_END - 17;
+	cr_assert_eq(ike_sa_liveness_check(w.s[0].eng, ike__sa_handle(a)), 0);
+	w_run_until(&w, w.now + 60000);
+	struct ike_ikesa *n[2] = {w_sa_in(&w.s[0], IKE_STATE_ESTABLISHED),
+				  w_sa_in(&w.s[1], IKE_STATE_ESTABLISHED)};
+	cr_assert_not_null(n[0]);
+	cr_assert_not_null(n[1]);
+	cr_assert_lt(n[0]->msgid_next, 8);
+	expect_ike_keys_match(n[0], n[1]);
+	cr_assert_not_null(n[0]->children);
+	cr_assert_eq(w.s[0].n_down, 0);
+	w_free(&w);
+}
+
+Test(ike_child, lifetimes_rekey_children_and_ike_sa)
+{
+	struct w_world w;
+
+	w_init(&w);
+	for (int i = 0; i < 2; i++) {
+		w.s[i].eng->peers->cfg.child_lifetime_s = 300;
+		w.s[i].eng->peers->cfg.ike_lifetime_s = 600;
+	}
+	w_establish(&w, 0);
+	uint64_t t0 = w.now;
+	uint64_t next = ike_next_timer_ms(w.s[0].eng);
+	cr_assert(next >= t0 + 255000 && next <= t0 + 270000, "child soft lifetime %llu",
+		  (unsigned long long)(next - t0));
+	cr_assert_gt(ike_next_timer_ms(w.s[1].eng), next, "the IKE responder rekeys first");
+	w_run_until(&w, t0 + 1000 * 1000);
+	for (int i = 0; i < 2; i++) {
+		const struct ike_stats *st = ike_engine_stats(w.s[i].eng);
+		cr_assert_geq(st->child_rekeys, 3, "side %d: %llu child rekeys", i,
+			      (unsigned long long)st->child_rekeys);
+		cr_assert_geq(st->ike_rekeys, 1);
+		cr_assert_eq(st->rekey_collisions, 0);
+		cr_assert_eq(w_live(&w.s[i]), 1);
+		for (size_t k = 0; k + 1 < w.s[i].n_child; k++)
+			cr_assert_eq(w.s[i].child[k].why, IKE_CHILD_DOWN_REKEYED);
+	}
+	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
+	w_free(&w);
+}
+
+/* A pair that is never rekeyed (the peer refuses) is deleted at its hard lifetime. */
+Test(ike_child, hard_lifetime_deletes_the_pair)
+{
+	struct w_world w;
+
+	w_init(&w);
+	for (int i = 0; i < 2; i++)
+		w.s[i].eng->peers->cfg.child_lifetime_s = 100;
+	w_establish(&w, 0);
+	uint64_t t0 = w.now;
+	w.s[1].eng->peers->cfg.esp = w_prop("chacha20poly1305", PROPOSAL_ESP);
+	w.s[0].eng->peers->cfg.esp = w_prop("aes128gcm16", PROPOSAL_ESP);
+	w_run_until(&w, t0 + 101 * 1000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w.s[i].n_down, 1);
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_ESTABLISHED), 1);
+	}
+	cr_assert_eq(w.s[0].child[0].why, IKE_CHILD_DOWN_DELETED);
+	w_free(&w);
+}
