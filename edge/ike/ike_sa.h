@@ -137,7 +137,10 @@ struct ike_child_keys {
 	struct ike_ts_list remote_ts;
 	uint32_t lifetime_s; /* from the peer configuration: rekey before this */
 	/* A rekey: this pair replaces the one with inbound SPI rekeyed_spi_in, which stays
-	 * installed until env->child_down names it. */
+	 * installed until env->child_down names it. Install the new inbound SA at once. The
+	 * initiator of the rekey may send on the new pair at once too; its responder should keep
+	 * sending on the old pair until the first packet arrives on the new inbound SPI or the old
+	 * pair goes down, since the peer installs the new pair only when our answer reaches it. */
 	bool rekey;
 	uint32_t rekeyed_spi_in;
 };

@@ -14,7 +14,15 @@
  *      clock advancing 600 ms between them (retransmissions, caches, timers)
  *   3  as 1, for the initiator: the plaintext of the IKE_AUTH response, encrypted with SK_er
  *      and delivered to the initiator after it sent its IKE_AUTH request
- *   4+ as 0, with the responder demanding a cookie of every IKE_SA_INIT
+ *   4  as 0, with the responder demanding a cookie of every IKE_SA_INIT
+ *   5  the plaintext of a CREATE_CHILD_SA request (as 1) on an IKE SA fully established by a
+ *      real IKE_SA_INIT and IKE_AUTH, delivered to the responder; then its answer goes back and
+ *      the clock runs (new Child SAs, rekeys, collisions with the engine's own requests)
+ *   6  as 5, an INFORMATIONAL request (Delete payloads)
+ *   7  the plaintext of a CREATE_CHILD_SA response to the initiator, after it sent a real
+ *      request; the octet after the mode picks which: 0 Child SA rekey, 1 IKE SA rekey, 2 new
+ *      Child SA
+ *   8+ as 4
  *
  * The seed corpus in tests/fuzz/corpus/ike_responder/ was captured from the two-party tests
  * (test_ike_exchange.c with SDWAN_IKE_CORPUS_DIR set). Invariants checked on every input: the
@@ -223,6 +231,70 @@ static void fuzz_auth_response(struct harness *h, const uint8_t *data, size_t si
 	ike_sk_wipe(&sk);
 }
 
+/* IKE_SA_INIT and IKE_AUTH for real; the initiator's SA. */
+static struct ike_ikesa *establish(struct harness *h)
+{
+	check(ike_sa_initiate(h->s[0].eng, "to-site-b", NULL) == 0);
+	deliver(h, 4);
+	h->nq = 0;
+	struct ike_ikesa *sa = h->s[0].eng->sas;
+	check(sa && sa->state == IKE_STATE_ESTABLISHED && h->s[1].eng->sas &&
+	      h->s[1].eng->sas->state == IKE_STATE_ESTABLISHED);
+	return sa;
+}
+
+/* Let the answers travel and the timers run (lifetimes, retries, Deletes, reaping). */
+static void settle(struct harness *h)
+{
+	for (int i = 0; i < 6; i++) {
+		deliver(h, 8);
+		h->nq = 0;
+		h->now += 7000;
+		ike_tick(h->s[0].eng);
+		ike_tick(h->s[1].eng);
+	}
+}
+
+/* Modes 5 and 6: a fuzzed request on an established IKE SA. */
+static void fuzz_established_request(struct harness *h, uint8_t exchange, const uint8_t *data,
+				     size_t size)
+{
+	struct ike_ikesa *sa = establish(h);
+	struct ike_sk sk = sa->sk_out;
+	struct ike_hdr hdr = {.spi_i = sa->spi_i,
+			      .spi_r = sa->spi_r,
+			      .exchange = exchange,
+			      .flags = IKE_FLAG_INITIATOR,
+			      .msg_id = (uint32_t)sa->msgid_next};
+	/* Keep the initiator's window in step, so the answer is taken as the response. */
+	sa->msgid_next++;
+	inject_sk(h, &sk, &hdr, 1, data, size);
+	ike_sk_wipe(&sk);
+	settle(h);
+}
+
+/* Mode 7: a fuzzed response to a real CREATE_CHILD_SA request of the initiator. */
+static void fuzz_child_response(struct harness *h, const uint8_t *data, size_t size)
+{
+	struct ike_ikesa *ini = establish(h), *resp = h->s[1].eng->sas;
+	uint8_t which = size ? data[0] % 3 : 0;
+	uint64_t handle = ike__sa_handle(ini);
+	int rc = which == 0   ? ike_child_rekey(h->s[0].eng, handle, ini->children->spi_in)
+		 : which == 1 ? ike_sa_rekey(h->s[0].eng, handle)
+			      : ike_child_create(h->s[0].eng, handle);
+	check(rc == 0 && ini->req_pending);
+	h->nq = 0; /* the genuine request is not delivered */
+	struct ike_sk sk = resp->sk_out;
+	struct ike_hdr hdr = {.spi_i = ini->spi_i,
+			      .spi_r = ini->spi_r,
+			      .exchange = IKE_EXCH_CREATE_CHILD_SA,
+			      .flags = IKE_FLAG_RESPONSE,
+			      .msg_id = ini->req_msgid};
+	inject_sk(h, &sk, &hdr, 0, size ? data + 1 : data, size ? size - 1 : 0);
+	ike_sk_wipe(&sk);
+	settle(h);
+}
+
 /* Mode 2: length-prefixed datagrams with the clock moving between them. */
 static void fuzz_sequence(struct harness *h, const uint8_t *data, size_t size)
 {
@@ -249,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	log_configure(LOG_LEVEL_ERR, LOG_FORMAT_TEXT, NULL);
 	uint8_t mode = data[0];
-	harness_init(&h, mode >= 4 ? -1 : 0);
+	harness_init(&h, mode == 4 || mode >= 8 ? -1 : 0);
 	data++;
 	size--;
 	switch (mode) {
@@ -261,6 +333,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		fuzz_auth_response(&h, data, size);
+		break;
+	case 5:
+		fuzz_established_request(&h, IKE_EXCH_CREATE_CHILD_SA, data, size);
+		break;
+	case 6:
+		fuzz_established_request(&h, IKE_EXCH_INFORMATIONAL, data, size);
+		break;
+	case 7:
+		fuzz_child_response(&h, data, size);
 		break;
 	default:
 		ike_input(h.s[1].eng, data, size, &h.ep[0], &h.ep[1]);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/prefix.h"
 #include "common/proposal.h"
@@ -97,6 +98,56 @@ static inline int w_random(void *ctx, uint8_t *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Seed corpus capture for tests/fuzz/fuzz_ike_responder.c: with SDWAN_IKE_CORPUS_DIR set, the
+ * decrypted content of every CREATE_CHILD_SA and INFORMATIONAL message is written there in the
+ * fuzzer's format (mode 5: CREATE_CHILD_SA request, 6: INFORMATIONAL request, 7: CREATE_CHILD_SA
+ * response after a selector octet: 1 for an IKE SA rekey, 0 otherwise; then the first payload's
+ * type and the chain).
+ */
+static inline void w_corpus(const struct w_side *s, const uint8_t *msg, size_t len)
+{
+	static struct ike_msg m;
+	static uint8_t pt[W_PKT_MAX];
+	static unsigned n;
+	const char *dir = getenv("SDWAN_IKE_CORPUS_DIR");
+	size_t pt_len;
+
+	if (!dir || ike_msg_parse(msg, len, &m) != IKE_PARSE_OK || !m.pls.encrypted ||
+	    (m.hdr.exchange != IKE_EXCH_CREATE_CHILD_SA &&
+	     m.hdr.exchange != IKE_EXCH_INFORMATIONAL))
+		return;
+	bool response = (m.hdr.flags & IKE_FLAG_RESPONSE) != 0;
+	if (m.hdr.exchange == IKE_EXCH_INFORMATIONAL && response)
+		return;
+	const struct ike_payload *sk = &m.pls.pl[m.pls.n - 1];
+	for (const struct ike_ikesa *sa = s->eng->sas; sa; sa = sa->next) {
+		if (!sa->keyed || sa->spi_i != m.hdr.spi_i || sa->spi_r != m.hdr.spi_r ||
+		    ike_sk_decrypt(&sa->sk_out, msg, len, (size_t)(sk->body - msg), sk->len, pt,
+				   sizeof(pt), &pt_len) != IKE_SK_OK)
+			continue;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/child-%d-%03u.bin", dir, getpid(), n++);
+		FILE *f = fopen(path, "wb");
+		if (!f)
+			return;
+		uint8_t mode = !response ? (m.hdr.exchange == IKE_EXCH_CREATE_CHILD_SA ? 5 : 6) : 7;
+		fputc(mode, f);
+		if (mode == 7) {
+			static struct ike_payloads inner;
+			const struct ike_payload *sa_pl = NULL;
+			if (ike_msg_parse_inner(pt, pt_len, sk->next, &inner) == IKE_PARSE_OK)
+				sa_pl = ike__payload_find(&inner, IKE_PAYLOAD_SA);
+			/* The proposal's protocol octet: 1 is IKE. */
+			fputc(sa_pl && sa_pl->len > 9 && sa_pl->body[5] == IKE_PROTO_IKE, f);
+		}
+		fputc(sk->next, f);
+		fwrite(pt, 1, pt_len, f);
+		fclose(f);
+		return;
+	}
+}
+
 static inline int w_send(void *ctx, const struct ike_endpoint *local,
 			 const struct ike_endpoint *remote, const uint8_t *msg, size_t len)
 {
@@ -111,6 +162,7 @@ static inline int w_send(void *ctx, const struct ike_endpoint *local,
 	p->from = *local;
 	p->to = *remote;
 	p->dst = 1 - s->idx;
+	w_corpus(s, msg, len);
 	return 0;
 }
 
@@ -247,10 +299,13 @@ static inline void w_init(struct w_world *w)
 	w_init2(w, "aes256gcm16", "aes256gcm16");
 }
 
+/* Free both engines; no forbidden state change may have been attempted. */
 static inline void w_free(struct w_world *w)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
+		cr_expect_eq(ike_engine_stats(w->s[i].eng)->state_refused, 0, "side %d", i);
 		ike_engine_free(w->s[i].eng);
+	}
 }
 
 /* Queue the next nonce side i draws: 32 octets of `fill`. */

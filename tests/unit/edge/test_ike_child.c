@@ -370,6 +370,52 @@ ParameterizedTest(struct collision *c, ike_child, ike_rekey_collision)
 	w_free(&w);
 }
 
+/* Both sides rekey at once, but B's request is delayed until A has finished its own rekey
+ * and deleted the old pair (strongSwan's "collision_delayed_request"): A never sees a
+ * collision and answers B's late request TEMPORARY_FAILURE; A's pair stays, whatever the
+ * nonces, because B's exchange never completes. Same for the IKE SA. */
+ParameterizedTestParameters(ike_child, collision_with_delayed_request)
+{
+	static int ike[] = {0, 1};
+	return cr_make_param_array(int, ike, 2);
+}
+
+ParameterizedTest(int *ike, ike_child, collision_with_delayed_request)
+{
+	struct w_world w;
+	struct w_pkt late;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	queue_collision_nonces(&w, 0); /* A's exchange holds the lowest nonce */
+	if (*ike) {
+		cr_assert_eq(ike_sa_rekey(w.s[0].eng, handle_of(&w, 0)), 0);
+		cr_assert_eq(ike_sa_rekey(w.s[1].eng, handle_of(&w, 1)), 0);
+	} else {
+		cr_assert_eq(
+			ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+		cr_assert_eq(
+			ike_child_rekey(w.s[1].eng, handle_of(&w, 1), w.s[1].child[0].k.spi_in), 0);
+	}
+	w_take(&w, 1, &late); /* B's request */
+	w_deliver_one(&w);    /* A's request: B sees the collision and answers */
+	w_deliver_one(&w);    /* B's answer: A is done and deletes the old SA */
+	w_input(&w, &late);
+	w_run_until(&w, w.now + 120000);
+	cr_assert_eq(ike_engine_stats(w.s[0].eng)->temporary_failures_sent, 1);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_ESTABLISHED), 1);
+		cr_assert_eq(w_live(&w.s[i]), 1);
+	}
+	expect_ike_keys_match(w_est(&w.s[0]), w_est(&w.s[1]));
+	cr_assert(w_est(&w.s[0])->initiator == (*ike != 0) || !*ike);
+	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
+	if (!*ike)
+		cr_assert_eq(w_only_live(&w.s[0])->k.spi_in, w.s[0].child[1].k.spi_in,
+			     "A's own pair should have stayed");
+	w_free(&w);
+}
+
 /* A Delete of a pair crosses the peer's rekey of it: the pair goes, nothing is retried. */
 ParameterizedTestParameters(ike_child, delete_crossing_rekey)
 {
