@@ -266,7 +266,7 @@ static void children_move(struct ike_ikesa *from, struct ike_ikesa *to)
 		pp = &(*pp)->next;
 	*pp = from->children;
 	from->children = NULL;
-	to->create_wanted += from->create_wanted;
+	to->create_wanted = (uint16_t)(to->create_wanted + from->create_wanted);
 	from->create_wanted = 0;
 }
 
@@ -1613,6 +1613,8 @@ int ike_child_create(struct ike_engine *eng, uint64_t handle)
 
 	if (!sa)
 		return rc;
+	if (sa->create_wanted == UINT16_MAX)
+		return -EAGAIN;
 	sa->create_wanted++;
 	ike__sa_kick(sa);
 	return 0;

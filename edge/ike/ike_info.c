@@ -69,7 +69,7 @@ int ike__info_request_send_delete(struct ike_ikesa *sa, bool ike_sa)
 	} else {
 		for (struct ike_child *c = sa->children; c && n < DELETE_SPIS_MAX; c = c->next)
 			if (c->delete_wanted)
-				put32(c->spi_in, spis + IKE_SPI_SIZE_CHILD * n++);
+				put32(c->spi_in, spis + (size_t)IKE_SPI_SIZE_CHILD * n++);
 		if (n == 0)
 			return 0;
 		ike_build_delete(&b, &(struct ike_delete){.proto = IKE_PROTO_ESP,
@@ -119,7 +119,7 @@ static void delete_children(struct ike_ikesa *sa, const struct ike_delete *d, ui
 			continue;
 		}
 		if (c->state != IKE_CHILD_DELETING && *n_answer < DELETE_SPIS_MAX)
-			put32(c->spi_in, answer + IKE_SPI_SIZE_CHILD * (*n_answer)++);
+			put32(c->spi_in, answer + (size_t)IKE_SPI_SIZE_CHILD * (*n_answer)++);
 		ike__child_remove(sa, c,
 				  c->state == IKE_CHILD_INSTALLED ? IKE_CHILD_DOWN_PEER_DELETED
 								  : c->down_reason);

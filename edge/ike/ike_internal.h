@@ -153,13 +153,13 @@ struct ike_ikesa {
 	uint32_t child_spi_in;
 
 	/* Child SAs, rekeying and deletion (ike_child.c, ike_info.c). */
-	struct ike_child *children;
-	struct ike_ccsa ccsa;
+	uint16_t create_wanted; /* additional Child SAs to negotiate */
 	bool rekey_wanted;      /* rekey the IKE SA when the window is free */
 	bool delete_wanted;     /* delete the IKE SA when the window is free */
-	unsigned create_wanted; /* additional Child SAs to negotiate */
-	uint64_t rekey_at;      /* IKE SA soft lifetime (UINT64_MAX: never) */
-	uint64_t retry_at;      /* no new CREATE_CHILD_SA before (TEMPORARY_FAILURE backoff) */
+	struct ike_child *children;
+	struct ike_ccsa ccsa;
+	uint64_t rekey_at; /* IKE SA soft lifetime (UINT64_MAX: never) */
+	uint64_t retry_at; /* no new CREATE_CHILD_SA before (TEMPORARY_FAILURE backoff) */
 
 	char reason[256]; /* why the SA failed, for the event */
 };
