@@ -761,3 +761,64 @@ Test(ike_child, hard_lifetime_deletes_the_pair)
 	cr_assert_eq(w.s[0].child[0].why, IKE_CHILD_DOWN_DELETED);
 	w_free(&w);
 }
+
+/* A Delete of the IKE SA crosses the peer's rekey of it: both end with no SA and every pair
+ * down, and neither side fails or leaves a half-made IKE SA behind. */
+ParameterizedTestParameters(ike_child, ike_delete_crossing_ike_rekey)
+{
+	static int delete_first[] = {0, 1};
+	return cr_make_param_array(int, delete_first, 2);
+}
+
+ParameterizedTest(int *delete_first, ike_child, ike_delete_crossing_ike_rekey)
+{
+	struct w_world w;
+	struct w_pkt p;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_sa_rekey(w.s[0].eng, handle_of(&w, 0)), 0);
+	cr_assert_eq(ike_sa_delete(w.s[1].eng, handle_of(&w, 1)), 0);
+	if (*delete_first) {
+		w_take(&w, 1, &p);
+		w_input(&w, &p);
+	}
+	w_run_until(&w, w.now + 120000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(ike_engine_sa_count(w.s[i].eng), 0, "side %d keeps an SA", i);
+		cr_assert_eq(w.s[i].n_down, 1);
+		cr_assert_eq(w.s[i].child[0].why, IKE_CHILD_DOWN_IKE_GONE);
+		cr_assert_eq(w_count_events(&w.s[i], IKE_EVENT_FAILED), 0);
+		cr_assert_eq(w_count_events(&w.s[i], IKE_EVENT_IKE_DELETED), 1);
+	}
+	w_free(&w);
+}
+
+/* Work asked for while a request is outstanding waits for the window, then runs in order. */
+Test(ike_child, queued_requests_run_one_at_a_time)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	uint64_t h = handle_of(&w, 0);
+	cr_assert_eq(ike_child_create(w.s[0].eng, h), 0);
+	cr_assert_eq(ike_child_create(w.s[0].eng, h), 0);
+	cr_assert_eq(ike_child_rekey(w.s[0].eng, h, w.s[0].child[0].k.spi_in), 0);
+	cr_assert_eq(w.nq, 1, "more than one request in flight");
+	w_deliver_all(&w);
+	/* The first create went out at once; of the queued work the rekey goes before the second
+	 * create (order: deletes, IKE rekey, Child rekeys, new Child SAs). */
+	cr_assert_eq(w.s[0].n_child, 4);
+	cr_assert(!w.s[0].child[1].k.rekey);
+	cr_assert(w.s[0].child[2].k.rekey);
+	cr_assert(!w.s[0].child[3].k.rekey);
+	cr_assert_eq(w_live(&w.s[0]), 3);
+	cr_assert_eq(w_live(&w.s[1]), 3);
+	cr_assert_eq(ike_sa_delete(w.s[0].eng, h), 0);
+	w_deliver_all(&w);
+	cr_assert_eq(w_live(&w.s[0]), 0);
+	cr_assert_eq(w_live(&w.s[1]), 0);
+	cr_assert_eq(ike_child_create(w.s[0].eng, h), -EAGAIN, "created on a closed SA");
+	w_free(&w);
+}
