@@ -780,6 +780,10 @@ static void ccsa_refused(struct ike_ikesa *sa, uint16_t notify, const char *why)
 		ike__event(sa->eng, sa, IKE_EVENT_CHILD_FAILED, phase, notify, why);
 	} else {
 		child_event(sa, IKE_EVENT_REKEY_FAILED, c->old_spi_in, 0, 0, 0, notify, why);
+		/* No new rekey for a while (a message-ID driven one would ask again at once); a
+		 * pair the peer lacks is replaced at once. */
+		if (notify != IKE_N_CHILD_SA_NOT_FOUND)
+			sa->retry_at = ike__now(sa->eng) + REFUSED_RETRY_MS;
 		if (kind == IKE_CCSA_REKEY_IKE && !c->collided)
 			sa->rekey_at = ike__now(sa->eng) + REFUSED_RETRY_MS;
 		struct ike_child *old = kind == IKE_CCSA_REKEY_CHILD && !c->collided

@@ -822,3 +822,25 @@ Test(ike_child, queued_requests_run_one_at_a_time)
 	cr_assert_eq(ike_child_create(w.s[0].eng, h), -EAGAIN, "created on a closed SA");
 	w_free(&w);
 }
+
+/* A rekey the peer refuses is asked again only after a pause, even when message IDs demand one
+ * (the refusal must not turn into a request storm or a spinning timer). */
+Test(ike_child, refused_message_id_rekey_waits_before_asking_again)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	w.s[1].eng->peers->cfg.ike.group = PROPOSAL_GROUP_ECP256;
+	struct ike_ikesa *a = w_est(&w.s[0]);
+	a->msgid_next = IKE_MSGID_END - 17;
+	w_est(&w.s[1])->msgid_peer_next = IKE_MSGID_END - 17;
+	cr_assert_eq(ike_sa_liveness_check(w.s[0].eng, ike__sa_handle(a)), 0);
+	w_run_until(&w, w.now + 10000);
+	cr_assert_eq(ike_engine_stats(w.s[1].eng)->no_proposal_sent, 1);
+	w_run_until(&w, w.now + 25000);
+	cr_assert_eq(ike_engine_stats(w.s[1].eng)->no_proposal_sent, 2);
+	cr_assert_eq(w_count_sas(&w.s[0], IKE_STATE_ESTABLISHED), 1);
+	cr_assert_eq(w.s[0].n_down, 0);
+	w_free(&w);
+}
