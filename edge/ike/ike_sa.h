@@ -183,7 +183,8 @@ struct ike_engine_config {
 	/* Responder: beyond this many half-open SAs, new IKE_SA_INIT requests are dropped even
 	 * with a valid cookie (cookies prove an address, they do not bound memory). [1024] */
 	uint32_t half_open_max;
-	/* A failed SA answers retransmissions this long, then is freed [30000]. */
+	/* A failed or closed SA answers retransmissions this long, then is freed; a replaced
+	 * Child or IKE SA whose Delete the peer owes us is deleted by us after this. [30000] */
 	uint32_t linger_ms;
 };
 
@@ -321,11 +322,13 @@ int ike_sa_liveness_check(struct ike_engine *eng, uint64_t sa) __attribute__((wa
  *                    when an SA nears its packet, byte or sequence number limit.
  * ike_child_delete   delete that Child SA (INFORMATIONAL Delete, §1.4.1); child_down follows.
  * ike_sa_rekey       rekey the IKE SA (§1.3.2): new SPIs, nonces and KE, children move.
- * ike_sa_delete      delete the IKE SA (Delete, then free); children go down with it.
+ * ike_sa_delete      delete the IKE SA: a Delete exchange, then it lingers (linger_ms, answering
+ *                    retransmissions) and is freed; its children go down with it. An SA not yet
+ *                    established is failed at once; a rekeyed one (state rekeyed) is deleted.
  *
  * All return 0 (queued or started); -ENOENT (no such SA, or no such Child SA); -EAGAIN (the IKE
- * SA is not established, or is being rekeyed or deleted); -EALREADY (that Child SA is already
- * being rekeyed or deleted).
+ * SA is not established, or too many Child SAs are queued); -EALREADY (that Child SA, or for
+ * ike_sa_rekey and ike_sa_delete the IKE SA, is already being rekeyed or deleted).
  */
 int ike_child_create(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unused_result));
 int ike_child_rekey(struct ike_engine *eng, uint64_t sa, uint32_t spi_in)
