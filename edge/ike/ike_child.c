@@ -1548,6 +1548,19 @@ out:
 	free(chosen);
 }
 
+/* Whether sa is the peer's new IKE SA of a rekey collision we have not settled yet: its
+ * children may still be on the old SA, so Child SA requests on it must wait. */
+static bool unsettled_collision(const struct ike_ikesa *sa)
+{
+	uint64_t handle = ike__sa_handle(sa);
+
+	for (const struct ike_ikesa *s = sa->eng->sas; s; s = s->next)
+		if (s->ccsa.kind == IKE_CCSA_REKEY_IKE && s->ccsa.collided &&
+		    s->ccsa.peer_sa == handle)
+			return true;
+	return false;
+}
+
 void ike__child_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 				const struct ike_payloads *pls, const struct ike_endpoint *from,
 				const struct ike_endpoint *to)
@@ -1570,7 +1583,7 @@ void ike__child_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 		target = ike__child_find(sa, be32(cp->rekey.spi), true);
 	/* §2.25: what cannot be done now is TEMPORARY_FAILURE; a pair we lack, CHILD_SA_NOT_FOUND.
 	 */
-	if (sa->state != IKE_STATE_ESTABLISHED) {
+	if (sa->state != IKE_STATE_ESTABLISHED || unsettled_collision(sa)) {
 		refuse(sa, hdr, IKE_N_TEMPORARY_FAILURE, true, NULL, 0, from, to,
 		       "this IKE SA is being rekeyed or deleted");
 	} else if (ike && (ours == IKE_CCSA_NEW_CHILD || ours == IKE_CCSA_REKEY_CHILD)) {

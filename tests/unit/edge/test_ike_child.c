@@ -844,3 +844,41 @@ Test(ike_child, refused_message_id_rekey_waits_before_asking_again)
 	cr_assert_eq(w.s[0].n_down, 0);
 	w_free(&w);
 }
+
+/* IKE SA rekey collision that B wins while A's answer is still on its way: B moves the pair
+ * to its new IKE SA and rekeys it there at once. A has not settled the collision yet (the
+ * pair is still on A's old IKE SA), so it answers TEMPORARY_FAILURE rather than
+ * CHILD_SA_NOT_FOUND; B retries once A has caught up. */
+Test(ike_child, child_rekey_on_the_winner_before_the_loser_settles)
+{
+	struct w_world w;
+	struct w_pkt held, req;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	queue_collision_nonces(&w, 0); /* A's exchange holds the lowest nonce: B wins */
+	cr_assert_eq(ike_sa_rekey(w.s[0].eng, handle_of(&w, 0)), 0);
+	cr_assert_eq(ike_sa_rekey(w.s[1].eng, handle_of(&w, 1)), 0);
+	w_deliver_one(&w);
+	w_deliver_one(&w);
+	w_take(&w, 0, &held); /* B's answer to A */
+	w_deliver_one(&w);    /* A's answer to B: B wins, moves the pair, deletes the old SA */
+	struct ike_ikesa *nb = w_est(&w.s[1]);
+	cr_assert_not_null(nb->children);
+	cr_assert_eq(ike_child_rekey(w.s[1].eng, ike__sa_handle(nb), nb->children->spi_in), 0);
+	cr_assert_eq(w.nq, 2);
+	w_take(&w, 1, &req);
+	w_input(&w, &req);
+	cr_assert_eq(ike_engine_stats(w.s[0].eng)->temporary_failures_sent, 1);
+	w_input(&w, &held);
+	w_run_until(&w, w.now + 60000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(ike_engine_stats(w.s[i].eng)->child_rekeys, 1);
+		cr_assert_eq(w_live(&w.s[i]), 1);
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_ESTABLISHED), 1);
+		cr_assert_eq(w.s[i].child[0].why, IKE_CHILD_DOWN_REKEYED);
+	}
+	expect_ike_keys_match(w_est(&w.s[0]), w_est(&w.s[1]));
+	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
+	w_free(&w);
+}
