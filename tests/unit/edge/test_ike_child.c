@@ -882,3 +882,84 @@ Test(ike_child, child_rekey_on_the_winner_before_the_loser_settles)
 	w_expect_mirror(&w_only_live(&w.s[0])->k, &w_only_live(&w.s[1])->k);
 	w_free(&w);
 }
+
+/* §2.17 by hand: with the nonces the test chose, a rekeyed pair's KEYMAT is prf+(SK_d, Ni |
+ * Nr), the initiator-to-responder key first; with PFS it differs from that. */
+ParameterizedTestParameters(ike_child, rekeyed_keymat_follows_2_17)
+{
+	static int pfs[] = {0, 1};
+	return cr_make_param_array(int, pfs, 2);
+}
+
+ParameterizedTest(int *pfs, ike_child, rekeyed_keymat_follows_2_17)
+{
+	struct w_world w;
+	uint8_t ni[IKE_NONCE_LEN], nr[IKE_NONCE_LEN], keymat[2 * IKE_CHILD_KEYMAT_MAX];
+	const char *esp = *pfs ? "aes256gcm16-x25519" : "aes256gcm16";
+
+	w_init2(&w, esp, esp);
+	w_establish(&w, 0);
+	w_nonce(&w, 1, 0x42); /* B initiates: its Ni */
+	w_nonce(&w, 0, 0x24); /* A answers: its Nr */
+	memset(ni, 0x42, sizeof(ni));
+	memset(nr, 0x24, sizeof(nr));
+	cr_assert_eq(ike_child_rekey(w.s[1].eng, handle_of(&w, 1), w.s[1].child[0].k.spi_in), 0);
+	w_deliver_all(&w);
+	const struct ike_ikesa *a = w_est(&w.s[0]);
+	const struct ike_child_keys *ka = &w.s[0].child[1].k, *kb = &w.s[1].child[1].k;
+	size_t klen = ka->keymat_len;
+	struct ike_kdf_input in = {.ni = ni, .nr = nr, .ni_len = sizeof(ni), .nr_len = sizeof(nr)};
+	cr_assert_eq(ike_child_keymat(a->prf, a->keys.sk_d, &in, keymat, 2 * klen), 0);
+	/* B initiated: B's outbound (i->r) key comes first. */
+	bool plain = memcmp(kb->keymat_out, keymat, klen) == 0 &&
+		     memcmp(kb->keymat_in, keymat + klen, klen) == 0;
+	cr_assert_eq(plain, !*pfs, "KEYMAT %s prf+(SK_d, Ni | Nr)",
+		     *pfs ? "equals" : "differs from");
+	w_expect_mirror(ka, kb);
+	w_free(&w);
+}
+
+/* Both ends delete the same pair at once (§1.4.1): each drops it once and leaves it out of
+ * its answer. */
+Test(ike_child, crossing_child_deletes)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_delete(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
+	cr_assert_eq(ike_child_delete(w.s[1].eng, handle_of(&w, 1), w.s[1].child[0].k.spi_in), 0);
+	cr_assert_eq(w.nq, 2);
+	size_t req_len = w.q[0].len;
+	w_deliver_one(&w);
+	w_deliver_one(&w);
+	cr_assert_eq(w.nq, 2);
+	cr_assert_lt(w.q[0].len, req_len, "an answer lists the pair again");
+	w_deliver_all(&w);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w.s[i].n_down, 1);
+		cr_assert_eq(w_count_sas(&w.s[i], IKE_STATE_ESTABLISHED), 1);
+		struct ike_sa_info info;
+		cr_assert_eq(ike_engine_sa_get(w.s[i].eng, handle_of(&w, i), &info), 0);
+		cr_assert_eq(info.n_children, 0);
+	}
+	w_free(&w);
+}
+
+Test(ike_child, crossing_ike_deletes)
+{
+	struct w_world w;
+
+	w_init(&w);
+	w_establish(&w, 0);
+	cr_assert_eq(ike_sa_delete(w.s[0].eng, handle_of(&w, 0)), 0);
+	cr_assert_eq(ike_sa_delete(w.s[1].eng, handle_of(&w, 1)), 0);
+	w_run_until(&w, w.now + 60000);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(w.s[i].n_down, 1);
+		cr_assert_eq(w_count_events(&w.s[i], IKE_EVENT_IKE_DELETED), 1);
+		cr_assert_eq(w_count_events(&w.s[i], IKE_EVENT_FAILED), 0);
+		cr_assert_eq(ike_engine_sa_count(w.s[i].eng), 0);
+	}
+	w_free(&w);
+}
