@@ -340,11 +340,11 @@ void ike__child_sa_ending(struct ike_ikesa *sa)
 
 /* ---- keys ---- */
 
-/* Derive a Child SA's KEYMAT and hand it to env->child_up, recording the pair. `initiated`: we
- * initiated this exchange (its keys come first, §2.17). */
+/* What makes a new pair: its SPIs, the exchange's nonces and g^ir (NULL without PFS), the
+ * negotiated selectors. */
 struct child_new {
 	uint32_t spi_in, spi_out;
-	bool initiated;
+	bool initiated; /* we initiated this exchange: its keys come first (§2.17) */
 	const uint8_t *ni, *nr;
 	size_t ni_len, nr_len;
 	const uint8_t *shared;
@@ -353,6 +353,7 @@ struct child_new {
 	uint32_t rekeyed_spi_in; /* 0: not a rekey */
 };
 
+/* Derive the pair's KEYMAT, record the pair and hand it to env->child_up. */
 static int child_install(struct ike_ikesa *sa, const struct child_new *cn)
 {
 	struct ike_engine *eng = sa->eng;
@@ -1245,8 +1246,10 @@ static void answer_proposal(const struct ike_ikesa *sa, const struct ccsa_payloa
 	*pfs_ok = cp->sa;
 	pfs_ok->n_prop = 0;
 	for (size_t i = 0; i < cp->sa.n_prop; i++) {
-		bool has = prop_has_group(&cp->sa, &cp->sa.prop[i], ours, &any_dh);
-		if (ours ? has : !any_dh || prop_has_group(&cp->sa, &cp->sa.prop[i], 0, &any_dh))
+		/* With a group: it must be offered. Without: no group, or NONE among them. */
+		bool has_ours = prop_has_group(&cp->sa, &cp->sa.prop[i], ours, &any_dh);
+		bool accept = ours ? has_ours : !any_dh || has_ours;
+		if (accept)
 			pfs_ok->prop[pfs_ok->n_prop++] = cp->sa.prop[i];
 	}
 	int i = ike__prop_select(pfs_ok, &cfg->esp, PROPOSAL_ESP);

@@ -963,3 +963,23 @@ Test(ike_child, crossing_ike_deletes)
 	}
 	w_free(&w);
 }
+
+/* PFS on one side only: the side without a group refuses, saying so. */
+Test(ike_child, pfs_on_one_side_only_is_named)
+{
+	struct w_world w;
+
+	w_init2(&w, "aes256gcm16-x25519", "aes256gcm16");
+	w_establish(&w, 0);
+	cr_assert_eq(ike_child_create(w.s[0].eng, handle_of(&w, 0)), 0);
+	w_deliver_all(&w);
+	const struct w_event *e = w_find_event(&w.s[1], IKE_EVENT_CHILD_FAILED);
+	cr_assert_not_null(e);
+	cr_assert_eq(e->notify, IKE_N_NO_PROPOSAL_CHOSEN);
+	cr_assert(strstr(e->reason, "requires PFS") != NULL, "%s", e->reason);
+	e = w_find_event(&w.s[0], IKE_EVENT_CHILD_FAILED);
+	cr_assert_not_null(e);
+	cr_assert(strstr(e->reason, "with PFS") != NULL, "%s", e->reason);
+	cr_assert_eq(w.s[0].n_child, 1);
+	w_free(&w);
+}
