@@ -11,7 +11,8 @@
  *                                      <--  HDR, N(COOKIE)                 too many half-open
  *                                      <--  HDR, N(NO_PROPOSAL_CHOSEN)     no acceptable offer
  *                                      <--  HDR, N(INVALID_KE_PAYLOAD)     KEi of another group
- *                                      <--  HDR, SAr1, KEr, Nr, N(NAT_D...), N(FRAG...), N(SIG...)
+ *                                      <--  HDR, SAr1, KEr, Nr, [CERTREQ,] N(NAT_D...), N(FRAG...),
+ *                                                N(SIG...)
  *
  * The three refusals keep no state on the responder. The initiator repeats its request with the
  * cookie (same SPIi, nonce and KE, message ID 0); an INVALID_KE_PAYLOAD could only be followed
@@ -33,9 +34,9 @@
 
 static const char phase[] = "IKE_SA_INIT";
 
-/* RFC 7427 §4: the hashes we could sign with (announced; PSK does not use them). */
+/* RFC 7427 §4: the hashes we verify signatures with; IDENTITY (RFC 8420) for Ed25519. */
 static const uint8_t sig_hashes[] = {0, IKE_HASH_SHA2_256, 0, IKE_HASH_SHA2_384,
-				     0, IKE_HASH_SHA2_512};
+				     0, IKE_HASH_SHA2_512, 0, IKE_HASH_IDENTITY};
 
 /* §2.23: SHA-1(SPIi | SPIr | IP address | port), with the SPIs of the message's header. */
 static int natd_hash(uint64_t spi_i, uint64_t spi_r, const struct ike_endpoint *ep,
@@ -291,6 +292,7 @@ struct init_payloads {
 	struct ike_nonce nonce;
 	const struct ike_payload *sa_pl, *ke_pl, *nonce_pl;
 	bool frag;
+	uint8_t sig_hashes; /* RFC 7427 §4 hash IDs announced (ike__cert_hash_mask) */
 };
 
 /* Find and parse SA, KE and Nonce; returns the name of the first missing or malformed one. */
@@ -303,6 +305,9 @@ static const char *init_payloads_parse(const struct ike_payloads *pls, bool resp
 	out->ke_pl = ike__payload_find(pls, IKE_PAYLOAD_KE);
 	out->nonce_pl = ike__payload_find(pls, IKE_PAYLOAD_NONCE);
 	out->frag = ike__notify_find(pls, IKE_N_FRAGMENTATION_SUPPORTED, &n);
+	out->sig_hashes = ike__notify_find(pls, IKE_N_SIGNATURE_HASH_ALGORITHMS, &n)
+				  ? ike__cert_hash_mask(n.data, n.len)
+				  : 0;
 	if (!out->sa_pl ||
 	    ike_sa_parse(out->sa_pl->body, out->sa_pl->len, response, out->sa) != IKE_PARSE_OK)
 		return "SA";
@@ -377,6 +382,7 @@ static void initiator_accept(struct ike_ikesa *sa, const uint8_t *pkt, size_t le
 	memcpy(sa->nr, ip->nonce.data, ip->nonce.len);
 	sa->nr_len = ip->nonce.len;
 	sa->peer_frag = ip->frag;
+	sa->peer_sig_hashes = ip->sig_hashes;
 	/* The response came from the peer (remote) to us (local). */
 	natd_record(sa, &eng->rx.pls, sa->spi_r, &sa->remote, &sa->local);
 	rc = agree_and_derive(sa, &ip->ke);
@@ -557,6 +563,9 @@ static int responder_answer(struct ike_ikesa *sa, const uint8_t *pkt, size_t len
 	ike_build_sa(&b, &chosen);
 	ike_build_ke(&b, &(struct ike_ke){cfg->ike.group, pub, pub_len});
 	ike_build_nonce(&b, &(struct ike_nonce){sa->nr, sa->nr_len});
+	/* §3.7: with certificates, name the CA we trust so the initiator sends its chain. */
+	if (cfg->auth == IKE_PEER_AUTH_CERT && (rc = ike__cert_build(&b, cfg, false, true)) != 0)
+		return rc;
 	rc = build_status_notifies(&b, sa->spi_i, sa->spi_r, &sa->local, &sa->remote);
 	if (rc == 0)
 		rc = ike_build_finish(&b, &mlen);
@@ -589,6 +598,7 @@ static void responder_create(struct ike_engine *eng, const struct ike_peer *peer
 	sa->remote = *from;
 	sa->msgid_peer_next = 1; /* IKE_SA_INIT was message 0 */
 	sa->peer_frag = ip->frag;
+	sa->peer_sig_hashes = ip->sig_hashes;
 	memcpy(sa->ni, ip->nonce.data, ip->nonce.len);
 	sa->ni_len = ip->nonce.len;
 	sa->nr_len = IKE_NONCE_LEN;

@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "common/proposal.h"
+#include "edge/ike/ike_cert.h"
 #include "edge/ike/ike_kex.h"
 #include "edge/ike/ike_keys.h"
 #include "edge/ike/ike_msg.h"
@@ -103,7 +104,12 @@ struct ike_ikesa {
 	/* The first Child SA. */
 	uint32_t child_spi_in;
 
-	char reason[256]; /* why the SA failed, for the event */
+	/* Certificate authentication (ike_auth.c, ike_cert.c). */
+	uint8_t peer_sig_hashes; /* RFC 7427 §4 hash IDs the peer announced: bit n = ID n */
+	bool cert_auth;          /* the peer proved a certificate */
+	char peer_site[IKE_CERT_SITE_MAX];
+
+	char reason[IKE_CERT_REASON_MAX]; /* why the SA failed, for the event */
 };
 
 struct ike_engine {

@@ -42,9 +42,10 @@ static const char *const state_names[IKE_STATE_COUNT] = {
 };
 
 static const char *const event_names[IKE_EVENT_TYPE_COUNT] = {
-	[IKE_EVENT_STATE] = "state",       [IKE_EVENT_ESTABLISHED] = "established",
-	[IKE_EVENT_FAILED] = "failed",     [IKE_EVENT_CHILD_FAILED] = "child_failed",
-	[IKE_EVENT_REJECTED] = "rejected", [IKE_EVENT_REKEY_NEEDED] = "rekey_needed",
+	[IKE_EVENT_STATE] = "state",           [IKE_EVENT_ESTABLISHED] = "established",
+	[IKE_EVENT_FAILED] = "failed",         [IKE_EVENT_CHILD_FAILED] = "child_failed",
+	[IKE_EVENT_REJECTED] = "rejected",     [IKE_EVENT_REKEY_NEEDED] = "rekey_needed",
+	[IKE_EVENT_PEER_MOVED] = "peer_moved",
 };
 
 static const char *const drop_names[IKE_DROP_COUNT] = {
@@ -383,6 +384,7 @@ void ike_engine_free(struct ike_engine *eng)
 	while (eng->peers) {
 		struct ike_peer *p = eng->peers;
 		eng->peers = p->next;
+		ike__cert_config_unref(&p->cfg);
 		OPENSSL_cleanse(p, sizeof(*p));
 		free(p);
 	}
@@ -422,8 +424,11 @@ static const char *peer_config_problem(const struct ike_peer_config *c, const ch
 		return "local_id";
 	if (!str_ok(c->remote_id, sizeof(c->remote_id)))
 		return "remote_id";
+	*why = "must be psk or certificate";
+	if (c->auth != IKE_PEER_AUTH_PSK && c->auth != IKE_PEER_AUTH_CERT)
+		return "auth";
 	*why = "must be 1 to 128 octets";
-	if (c->psk_len == 0 || c->psk_len > IKE_PSK_MAX)
+	if (c->auth == IKE_PEER_AUTH_PSK && (c->psk_len == 0 || c->psk_len > IKE_PSK_MAX))
 		return "psk";
 	*why = "needs an AEAD cipher, a PRF and a group of x25519, ecp256 or ecp384";
 	if (ike_sk_keymat_len(c->ike.encr) == 0 || ike__prf_id(c->ike.prf) == 0 ||
@@ -455,10 +460,15 @@ static struct ike_peer *peer_by_name(struct ike_engine *eng, const char *name)
 int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cfg)
 {
 	const char *why, *field = peer_config_problem(cfg, &why);
-	char name[IKE_PEER_NAME_MAX * 4];
+	char name[IKE_PEER_NAME_MAX * 4], cert_why[IKE_CERT_REASON_MAX];
 
 	ike__safe_str((const uint8_t *)cfg->name, strnlen(cfg->name, sizeof(cfg->name)), name,
 		      sizeof(name));
+	if (!field && cfg->auth == IKE_PEER_AUTH_CERT &&
+	    !ike__cert_config_ok(cfg, cert_why, sizeof(cert_why))) {
+		field = "certificate";
+		why = cert_why;
+	}
 	if (field) {
 		LOG_ERR(IKE, "invalid tunnel configuration",
 			"tunnel=\"%s\" field=\"%s\" problem=\"%s\"", name, field, why);
@@ -472,6 +482,10 @@ int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cf
 	if (!p)
 		return -ENOMEM;
 	p->cfg = *cfg;
+	if (ike__cert_config_ref(&p->cfg) != 0) {
+		free(p);
+		return -ENOMEM;
+	}
 	/* Append, so responders try tunnels in the order they were configured. */
 	struct ike_peer **pp = &eng->peers;
 	while (*pp)
@@ -558,6 +572,8 @@ static void event_fill(const struct ike_engine *eng, const struct ike_ikesa *sa,
 	if (!sa)
 		return;
 	ev->peer = sa->peer->cfg.name;
+	ev->local = sa->local;
+	ev->remote = sa->remote;
 	ev->sa = ike__sa_handle(sa);
 	ev->spi_i = sa->spi_i;
 	ev->spi_r = sa->spi_r;
@@ -934,6 +950,15 @@ void ike_input(struct ike_engine *eng, const uint8_t *pkt, size_t len,
 		input_request(sa, pkt, len, from, to);
 }
 
+bool ike_send_needs_marker(const struct ike_endpoint *local, const struct ike_endpoint *remote,
+			   const uint8_t *msg, size_t len)
+{
+	/* RFC 3948 §2.3: the NAT-keepalive is the one octet 0xFF, never prefixed. */
+	if (len == 1 && msg[0] == 0xff)
+		return false;
+	return local->port == IKE_NATT_PORT || remote->port == IKE_NATT_PORT;
+}
+
 /* ---- timers ---- */
 
 static void sa_retransmit(struct ike_ikesa *sa, uint64_t now)
@@ -1071,6 +1096,8 @@ static void sa_info(const struct ike_ikesa *sa, struct ike_sa_info *out)
 	out->nat_local = sa->nat_local;
 	out->nat_remote = sa->nat_remote;
 	out->peer_fragmentation = sa->peer_frag;
+	out->cert_auth = sa->cert_auth;
+	snprintf(out->peer_site, sizeof(out->peer_site), "%s", sa->peer_site);
 }
 
 int ike_engine_sa_at(const struct ike_engine *eng, size_t idx, struct ike_sa_info *out)

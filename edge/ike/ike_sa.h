@@ -12,10 +12,10 @@
  *   ike_tick()              ─────► retransmissions, timeouts, reaping of dead SAs
  *                                   env->child_up(keys), env->event(ev) ◄──┘
  *
- * Phase 1 implements IKE_SA_INIT (cookies, INVALID_KE_PAYLOAD, NAT detection, fragmentation
- * announcement), IKE_AUTH with a pre-shared key and the first Child SA, and an empty
- * INFORMATIONAL exchange (liveness). CREATE_CHILD_SA, Delete, certificates and fragmentation
- * reassembly come later (ike_child.c, ike_info.c); requests of those kinds are dropped and counted.
+ * Implemented: IKE_SA_INIT (cookies, INVALID_KE_PAYLOAD, NAT detection), IKE_AUTH with a
+ * pre-shared key or with certificates (RFC 7427 signatures) and the first Child SA, an empty
+ * INFORMATIONAL exchange (liveness), IKE fragmentation (RFC 7383) and NAT traversal (RFC 7296
+ * §2.23: float to port 4500, keepalives, peers that move behind their NAT).
  *
  * An SA is named by our own SPI (the SPIi of the SAs we initiate, the SPIr of those we answer),
  * which is unique within one engine. Handles are plain values, so they cannot dangle: an SA that
@@ -31,6 +31,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "common/prefix.h"
 #include "common/proposal.h"
@@ -74,6 +78,10 @@ enum ike_event_type {
 	IKE_EVENT_CHILD_FAILED, /* the IKE SA is up but its first Child SA was refused */
 	IKE_EVENT_REJECTED,     /* responder: a peer's IKE_SA_INIT refused without creating state */
 	IKE_EVENT_REKEY_NEEDED, /* message IDs exhausted: no more requests on this IKE SA */
+	/* NAT-T (RFC 7296 §2.23): an authenticated message of an established SA came from a new
+	 * address or port of a peer behind a NAT; the SA now sends there (ev->remote). Move the
+	 * data plane too (dp_tunnel_set_peer). */
+	IKE_EVENT_PEER_MOVED,
 	IKE_EVENT_TYPE_COUNT,
 };
 
@@ -87,6 +95,8 @@ struct ike_event {
 	const char *phase;                   /* "IKE_SA_INIT", "IKE_AUTH", "INFORMATIONAL" */
 	uint16_t notify;    /* the error notify sent or received (enum ike_notify_type), or 0 */
 	const char *reason; /* operator-facing text: what disagreed and what to change */
+	/* The SA's endpoints as they are now (for IKE_EVENT_PEER_MOVED: the peer's new one). */
+	struct ike_endpoint local, remote;
 };
 
 /* A negotiated Child SA, handed to env->child_up once. The keys are wiped right after the
@@ -106,14 +116,26 @@ struct ike_child_keys {
 	struct ike_ts_list local_ts;
 	struct ike_ts_list remote_ts;
 	uint32_t lifetime_s; /* from the peer configuration: rekey before this */
+	/* Where ESP goes: UDP-encapsulated (RFC 3948) between these endpoints. udp_encap says
+	 * that NAT-T was negotiated (a NAT was detected, or encapsulation forced), so the ESP
+	 * packets must be UDP-encapsulated for the peer too; our data plane always encapsulates
+	 * in UDP, on port IKE_NATT_PORT. */
+	bool udp_encap;
+	struct ike_endpoint local, remote;
 };
 
 /*
  * What the engine needs from its caller. Every callback receives ctx.
  *   now_ms    a monotonic clock in milliseconds.
  *   random    fill buf[0, len) with CSPRNG output (nonces, SPIs, the cookie secret); 0 or -errno.
- *   send      transmit one datagram from local to remote (UDP payload, no non-ESP marker);
- *             0 or -errno (a failed send is counted and left to retransmission).
+ *   send      transmit one datagram from local to remote as the UDP payload; 0 or -errno (a
+ *             failed send is counted and left to retransmission). The engine never writes the
+ *             4-octet non-ESP marker (RFC 3948 §2.2): when local or remote port is
+ *             IKE_NATT_PORT (NAT-T, after the float of §2.23), the caller MUST prepend four
+ *             zero octets to msg before sending, except for a NAT-keepalive, the one-octet
+ *             datagram 0xFF, which goes out as is. ike_send_needs_marker() makes that decision.
+ *             Symmetrically, ike_input() takes IKE messages with the marker removed; the
+ *             caller discards keepalives it receives on port 4500 and hands ESP elsewhere.
  *   child_up  a Child SA is ready to install (may be NULL).
  *   event     something happened (may be NULL).
  */
@@ -124,6 +146,8 @@ struct ike_env {
 		    const uint8_t *msg, size_t len);
 	void (*child_up)(void *ctx, const struct ike_child_keys *keys);
 	void (*event)(void *ctx, const struct ike_event *ev);
+	/* Wall-clock time (seconds since the epoch) for certificate validity; NULL: time(). */
+	time_t (*wall_time)(void *ctx);
 	void *ctx;
 };
 
@@ -143,6 +167,30 @@ struct ike_engine_config {
 	uint32_t half_open_max;
 	/* A failed SA answers retransmissions this long, then is freed [30000]. */
 	uint32_t linger_ms;
+	/* NAT-T: interval of NAT-keepalives (RFC 3948 §2.3) sent while we are behind a NAT
+	 * [20000]. */
+	uint32_t natt_keepalive_ms;
+	/* RFC 7383: the longest IKE message (header included, non-ESP marker excluded) we send
+	 * unfragmented to a peer that supports fragmentation; longer ones go in SKF fragments of
+	 * at most this size. [1228: a 1280-octet IPv6 path, less IPv6, UDP and the marker] */
+	uint32_t fragment_size;
+	/* Reassembly bounds: fragments per message [32], octets of one reassembled message
+	 * [IKE_FRAG_REASSEMBLY_MAX], and how long an incomplete message is kept [5000 ms]. */
+	uint32_t frag_max_fragments;
+	uint32_t frag_max_octets;
+	uint32_t frag_timeout_ms;
+};
+
+/* RFC 7296 §2.23: the UDP port IKE floats to once NAT-T is in use, and ESP-in-UDP's. */
+#define IKE_NATT_PORT 4500
+
+/* The largest reassembled message (plaintext of all fragments); also the default bound. */
+#define IKE_FRAG_REASSEMBLY_MAX 49152
+
+/* How a tunnel authenticates (both sides the same way). */
+enum ike_peer_auth {
+	IKE_PEER_AUTH_PSK,  /* RFC 7296 §2.15 shared key MIC (the zero value) */
+	IKE_PEER_AUTH_CERT, /* RFC 7427 digital signatures with X.509 certificates */
 };
 
 /* One tunnel: who we are, whom we expect, how to authenticate, what to negotiate. */
@@ -150,9 +198,25 @@ struct ike_peer_config {
 	char name[IKE_PEER_NAME_MAX]; /* tunnel name for logs and events; unique per engine */
 	char local_id[IKE_ID_MAX];    /* our ID_FQDN (the site name) */
 	char remote_id[IKE_ID_MAX];   /* the peer's ID_FQDN; IDi/IDr must equal it exactly */
-	uint8_t psk[IKE_PSK_MAX];     /* pre-shared key (RFC 7296 §2.15) */
-	size_t psk_len;               /* 1..IKE_PSK_MAX */
-	struct proposal ike;          /* pinned IKE proposal (encr, prf, group) */
+	enum ike_peer_auth auth;      /* PSK (the zero value) or certificates */
+	uint8_t psk[IKE_PSK_MAX];     /* pre-shared key (RFC 7296 §2.15), IKE_PEER_AUTH_PSK */
+	size_t psk_len;               /* 1..IKE_PSK_MAX with a PSK */
+	/*
+	 * IKE_PEER_AUTH_CERT. Borrowed from the caller: ike_engine_add_peer() takes its own
+	 * reference to each (EVP_PKEY_up_ref, X509_up_ref, one per certificate of the chain) and
+	 * drops them when the engine is freed, so the caller may free its objects right after the
+	 * call. The engine only reads them (signing with key), from the control loop's thread.
+	 *   key     our private key: ECDSA P-256/P-384/P-521, Ed25519 or RSA (signs RSA-PSS)
+	 *   cert    our end-entity certificate (must be key's, and name local_id as its site)
+	 *   chain   intermediates sent after cert, issuer-side last; NULL for none
+	 *   ca      the trust anchor the peer's certificate must chain to (the WAN CA)
+	 * The peer's ID must equal remote_id, and its certificate must name that site.
+	 */
+	EVP_PKEY *key;
+	X509 *cert;
+	STACK_OF(X509) * chain;
+	X509 *ca;
+	struct proposal ike;       /* pinned IKE proposal (encr, prf, group) */
 	struct proposal esp;       /* pinned ESP proposal (encr, esn; group unused in IKE_AUTH) */
 	uint32_t ike_lifetime_s;   /* reported, rekeying is a later phase */
 	uint32_t child_lifetime_s; /* handed to child_up */
@@ -163,6 +227,9 @@ struct ike_peer_config {
 	struct ike_endpoint local;  /* our address and port */
 	struct ike_endpoint remote; /* the peer's; family 0 accepts any address (responder only) */
 	bool initiate;              /* we start the SA (ike_sa_initiate) */
+	/* NAT-T even without a NAT (strongSwan's encap=yes): we send a fake
+	 * NAT_DETECTION_SOURCE_IP so the peer floats to port 4500 and encapsulates ESP too. */
+	bool force_encap;
 };
 
 /* Counters. Every dropped datagram is counted once, under its reason. */
@@ -192,6 +259,22 @@ struct ike_stats {
 	uint64_t state_refused; /* transitions the table forbids (a bug if non-zero) */
 	uint64_t sas_created, sas_freed;
 	uint64_t children_up;
+	/* RFC 7383 fragmentation. */
+	struct ike_frag_stats {
+		uint64_t tx_messages;  /* messages we sent fragmented */
+		uint64_t tx_fragments; /* fragments of them */
+		uint64_t rx_fragments; /* fragments verified and kept */
+		uint64_t reassembled;  /* messages completed */
+		uint64_t duplicate;    /* a fragment number we already held */
+		uint64_t inconsistent; /* total or first-fragment fields disagree with the rest */
+		uint64_t too_many;     /* total above frag_max_fragments */
+		uint64_t too_big;      /* reassembly above frag_max_octets: all of it dropped */
+		uint64_t timed_out;    /* incomplete past frag_timeout_ms: dropped */
+		uint64_t
+			retransmit_trigger; /* fragment 1 of an answered request: response resent */
+	} frag;
+	uint64_t natt_keepalives; /* NAT-keepalives sent */
+	uint64_t peer_moved;      /* remote endpoint updates (IKE_EVENT_PEER_MOVED) */
 };
 
 /* A snapshot of one SA, for status and tests. */
@@ -207,6 +290,13 @@ struct ike_sa_info {
 	bool nat_local;           /* NAT detected in front of us */
 	bool nat_remote;          /* NAT detected in front of the peer */
 	bool peer_fragmentation;  /* peer announced RFC 7383 fragmentation */
+	/* NAT-T in use (a NAT on either side, or forced by either side): IKE runs on port 4500
+	 * since IKE_AUTH and ESP must be UDP-encapsulated between local and remote (our data
+	 * plane always does so). */
+	bool natt;
+	bool keepalives;    /* we send NAT-keepalives (we are behind a NAT) */
+	bool cert_auth;     /* authenticated with certificates */
+	char peer_site[64]; /* the site the peer's certificate names ("" with a PSK) */
 };
 
 struct ike_engine;
@@ -233,7 +323,11 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 void ike_engine_free(struct ike_engine *eng);
 
 /*
- * Add a tunnel. cfg is copied (PSK included; wipe your copy). Returns 0; -EINVAL with a log line
+ * Add a tunnel. cfg is copied (PSK included; wipe your copy); with certificates the engine takes
+ * its own references to key, cert, chain and ca (see struct ike_peer_config). With certificates
+ * -EINVAL also names what is wrong with them: missing, key and certificate not a pair, a key
+ * type we cannot sign with, a certificate that does not name local_id, a remote_id that is not
+ * a site name. Returns 0; -EINVAL with a log line
  * naming the field (empty name or IDs, PSK length, a proposal the engine cannot run, no traffic
  * selectors, an initiator without a remote address); -EEXIST if the name is taken; -ENOMEM.
  */
@@ -262,6 +356,11 @@ int ike_sa_liveness_check(struct ike_engine *eng, uint64_t sa) __attribute__((wa
  */
 void ike_input(struct ike_engine *eng, const uint8_t *pkt, size_t len,
 	       const struct ike_endpoint *from, const struct ike_endpoint *to);
+
+/* Whether a datagram the engine passes to env->send must get the 4-octet non-ESP marker
+ * prepended: it travels from or to port IKE_NATT_PORT and is not a NAT-keepalive. */
+bool ike_send_needs_marker(const struct ike_endpoint *local, const struct ike_endpoint *remote,
+			   const uint8_t *msg, size_t len);
 
 /* Run the timers: retransmit outstanding requests, fail exchanges out of retries and half-open
  * SAs out of time, free SAs whose linger ended. Call at least every ike_next_timer_ms(). */
