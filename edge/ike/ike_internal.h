@@ -109,6 +109,10 @@ struct ike_ikesa {
 	bool cert_auth;          /* the peer proved a certificate */
 	char peer_site[IKE_CERT_SITE_MAX];
 
+	/* NAT-T (ike_natt.c). */
+	bool natt;             /* floated to port 4500: ESP must be UDP-encapsulated */
+	uint64_t keepalive_at; /* next NAT-keepalive while we are behind a NAT */
+
 	char reason[IKE_CERT_REASON_MAX]; /* why the SA failed, for the event */
 };
 

@@ -31,6 +31,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "edge/ike/ike_internal.h"
+#include "edge/ike/ike_natt.h"
 
 static const char *const state_names[IKE_STATE_COUNT] = {
 	[IKE_STATE_IDLE] = "idle",
@@ -79,6 +80,7 @@ enum {
 	DEFAULT_HALF_OPEN_TIMEOUT_MS = 30000,
 	DEFAULT_HALF_OPEN_MAX = 1024,
 	DEFAULT_LINGER_MS = 30000,
+	DEFAULT_NATT_KEEPALIVE_MS = 20000,
 	PEER_LOG_BURST = 20,
 	PEER_LOG_INTERVAL_MS = 1000,
 	SPI_DRAWS = 8,
@@ -345,6 +347,8 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 		eng->cfg.half_open_max = DEFAULT_HALF_OPEN_MAX;
 	if (!eng->cfg.linger_ms)
 		eng->cfg.linger_ms = DEFAULT_LINGER_MS;
+	if (!eng->cfg.natt_keepalive_ms)
+		eng->cfg.natt_keepalive_ms = DEFAULT_NATT_KEEPALIVE_MS;
 	eng->rl = (struct log_ratelimit){.interval_ms = PEER_LOG_INTERVAL_MS,
 					 .burst = PEER_LOG_BURST};
 	eng->cookie_version = 1;
@@ -848,11 +852,12 @@ static void input_request(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		return;
 	}
 	sa->msgid_peer_next++;
+	ike__natt_authenticated(sa, from, to);
 	handler(sa, h, &eng->inner, from, to);
 }
 
 static void input_response(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
-			   const struct ike_endpoint *from)
+			   const struct ike_endpoint *from, const struct ike_endpoint *to)
 {
 	struct ike_engine *eng = sa->eng;
 	const struct ike_hdr *h = &eng->rx.hdr;
@@ -865,6 +870,7 @@ static void input_response(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		return;
 	sa->req_pending = false;
 	ike__cache_clear(&sa->req);
+	ike__natt_authenticated(sa, from, to);
 	if (h->exchange == IKE_EXCH_IKE_AUTH)
 		ike__auth_process_response(sa, &eng->inner);
 	else if (h->exchange == IKE_EXCH_INFORMATIONAL)
@@ -945,7 +951,7 @@ void ike_input(struct ike_engine *eng, const uint8_t *pkt, size_t len,
 		return;
 	}
 	if (response)
-		input_response(sa, pkt, len, from);
+		input_response(sa, pkt, len, from, to);
 	else
 		input_request(sa, pkt, len, from, to);
 }
@@ -1004,6 +1010,7 @@ void ike_tick(struct ike_engine *eng)
 			ike__sa_fail(sa, "IKE_AUTH", 0,
 				     "half-open: no valid IKE_AUTH request within %u ms",
 				     (unsigned)eng->cfg.half_open_timeout_ms);
+		ike__natt_tick(sa, now);
 		pp = &sa->next;
 	}
 }
@@ -1018,6 +1025,8 @@ uint64_t ike_next_timer_ms(const struct ike_engine *eng)
 		if ((sa->state == IKE_STATE_INIT_REPLIED || sa->state == IKE_STATE_FAILED) &&
 		    sa->deadline < next)
 			next = sa->deadline;
+		if (ike__natt_next(sa) < next)
+			next = ike__natt_next(sa);
 	}
 	return next;
 }
@@ -1097,6 +1106,9 @@ static void sa_info(const struct ike_ikesa *sa, struct ike_sa_info *out)
 	out->nat_remote = sa->nat_remote;
 	out->peer_fragmentation = sa->peer_frag;
 	out->cert_auth = sa->cert_auth;
+	out->natt = sa->natt;
+	out->keepalives = ike__natt_next(sa) != UINT64_MAX;
+	ike__natt_esp_endpoints(sa, &out->esp_local, &out->esp_remote);
 	snprintf(out->peer_site, sizeof(out->peer_site), "%s", sa->peer_site);
 }
 

@@ -181,8 +181,10 @@ struct ike_engine_config {
 	uint32_t frag_timeout_ms;
 };
 
-/* RFC 7296 §2.23: the UDP port IKE floats to once NAT-T is in use, and ESP-in-UDP's. */
+/* RFC 7296 §2.23: the UDP port IKE floats to once NAT-T is in use, and ESP-in-UDP's; and
+ * IKE's own port. */
 #define IKE_NATT_PORT 4500
+#define IKE_SA_PORT   500
 
 /* The largest reassembled message (plaintext of all fragments); also the default bound. */
 #define IKE_FRAG_REASSEMBLY_MAX 49152
@@ -294,7 +296,9 @@ struct ike_sa_info {
 	 * since IKE_AUTH and ESP must be UDP-encapsulated between local and remote (our data
 	 * plane always does so). */
 	bool natt;
-	bool keepalives;    /* we send NAT-keepalives (we are behind a NAT) */
+	bool keepalives; /* we send NAT-keepalives (we are behind a NAT) */
+	/* ESP-in-UDP endpoints: the IKE ones once floated, else the same addresses on 4500. */
+	struct ike_endpoint esp_local, esp_remote;
 	bool cert_auth;     /* authenticated with certificates */
 	char peer_site[64]; /* the site the peer's certificate names ("" with a PSK) */
 };
