@@ -8,7 +8,11 @@
  *               counters, timers.
  *   ike_init.c  IKE_SA_INIT both roles: proposals, KE, nonces, NAT detection, cookies,
  *               INVALID_KE_PAYLOAD, IKE SA key derivation.
- *   ike_auth.c  IKE_AUTH both roles: identities, PSK authentication, the first Child SA.
+ *   ike_auth.c  IKE_AUTH both roles: identities, PSK or certificate authentication, the first
+ *               Child SA.
+ *   ike_cert.c  RFC 7427 signatures, CERT/CERTREQ payloads, the peer certificate's checks.
+ *   ike_natt.c  NAT-T: the float to port 4500, peers moving behind a NAT, keepalives.
+ *   ike_frag.c  RFC 7383 fragments: sealing, cached fragmented messages, reassembly.
  *   ike_info.c  INFORMATIONAL: only the empty (liveness) exchange so far.
  *   ike_prop.c  struct proposal <-> SA payload: building offers, choosing, explaining refusals.
  *   ike_ts.c    traffic selectors: from prefixes, narrowing (§2.9), containment, formatting.
@@ -27,6 +31,7 @@
 #include "common/log.h"
 #include "common/proposal.h"
 #include "edge/ike/ike_cert.h"
+#include "edge/ike/ike_frag.h"
 #include "edge/ike/ike_kex.h"
 #include "edge/ike/ike_keys.h"
 #include "edge/ike/ike_msg.h"
@@ -53,10 +58,13 @@ struct ike_peer {
 	struct ike_peer_config cfg;
 };
 
-/* A message kept for retransmission: our outstanding request or our last response. */
+/* A message kept for retransmission: our outstanding request or our last response. With
+ * n_frags > 0 it went out in RFC 7383 fragments: buf holds n_frags datagrams, each preceded by
+ * its 2-octet length (ike__cached_send() sends them all). */
 struct ike_cached {
 	uint8_t *buf;
 	size_t len;
+	uint16_t n_frags;
 };
 
 /* One IKE SA. (struct ike_sa is the SA payload in ike_msg.h, hence the name.) */
@@ -112,6 +120,9 @@ struct ike_ikesa {
 	/* NAT-T (ike_natt.c). */
 	bool natt;             /* floated to port 4500: ESP must be UDP-encapsulated */
 	uint64_t keepalive_at; /* next NAT-keepalive while we are behind a NAT */
+
+	/* RFC 7383 reassembly, one message per direction (ike_frag.c). */
+	struct ike_frag_rx frag_rx;
 
 	char reason[IKE_CERT_REASON_MAX]; /* why the SA failed, for the event */
 };

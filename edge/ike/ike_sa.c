@@ -231,6 +231,7 @@ int ike__cache_set(struct ike_cached *c, const uint8_t *msg, size_t len)
 	free(c->buf);
 	c->buf = copy;
 	c->len = len;
+	c->n_frags = 0;
 	return 0;
 }
 
@@ -239,6 +240,7 @@ void ike__cache_clear(struct ike_cached *c)
 	free(c->buf);
 	c->buf = NULL;
 	c->len = 0;
+	c->n_frags = 0;
 }
 
 static bool cache_equal(const struct ike_cached *c, const uint8_t *msg, size_t len)
@@ -349,6 +351,7 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 		eng->cfg.linger_ms = DEFAULT_LINGER_MS;
 	if (!eng->cfg.natt_keepalive_ms)
 		eng->cfg.natt_keepalive_ms = DEFAULT_NATT_KEEPALIVE_MS;
+	ike__frag_config(&eng->cfg);
 	eng->rl = (struct log_ratelimit){.interval_ms = PEER_LOG_INTERVAL_MS,
 					 .burst = PEER_LOG_BURST};
 	eng->cookie_version = 1;
@@ -372,6 +375,7 @@ static void sa_free(struct ike_ikesa *sa)
 	ike__cache_clear(&sa->last_req);
 	ike__cache_clear(&sa->init_req);
 	ike__cache_clear(&sa->init_resp);
+	ike__frag_rx_free(&sa->frag_rx);
 	OPENSSL_cleanse(sa, sizeof(*sa));
 	free(sa);
 }
@@ -678,14 +682,11 @@ int ike__request_hdr(struct ike_ikesa *sa, uint8_t exchange, struct ike_hdr *hdr
 	return 0;
 }
 
-int ike__request_send(struct ike_ikesa *sa, const struct ike_hdr *hdr, const uint8_t *msg,
-		      size_t len)
+/* Send the request now in sa->req (whole or fragmented) and arm its retransmission. */
+static void request_arm(struct ike_ikesa *sa, const struct ike_hdr *hdr)
 {
 	struct ike_engine *eng = sa->eng;
-	int rc = ike__cache_set(&sa->req, msg, len);
 
-	if (rc != 0)
-		return rc;
 	sa->req_pending = true;
 	sa->req_msgid = hdr->msg_id;
 	sa->req_exchange = hdr->exchange;
@@ -693,7 +694,17 @@ int ike__request_send(struct ike_ikesa *sa, const struct ike_hdr *hdr, const uin
 	sa->req_sends = 1;
 	sa->req_interval = eng->cfg.retransmit_base_ms;
 	sa->req_retx_at = ike__now(eng) + sa->req_interval;
-	ike__send_raw(eng, &sa->local, &sa->remote, sa->req.buf, sa->req.len);
+	ike__cached_send(eng, &sa->req, &sa->local, &sa->remote);
+}
+
+int ike__request_send(struct ike_ikesa *sa, const struct ike_hdr *hdr, const uint8_t *msg,
+		      size_t len)
+{
+	int rc = ike__cache_set(&sa->req, msg, len);
+
+	if (rc != 0)
+		return rc;
+	request_arm(sa, hdr);
 	return 0;
 }
 
@@ -702,9 +713,15 @@ int ike__request_send_sk(struct ike_ikesa *sa, const struct ike_hdr *hdr, uint8_
 {
 	struct ike_engine *eng = sa->eng;
 	size_t mlen;
-	int rc = ike_sk_encrypt(&sa->sk_out, hdr, first, chain, len, eng->tx, sizeof(eng->tx),
-				&mlen);
+	int rc;
 
+	if (ike__frag_needed(sa, len)) {
+		rc = ike__frag_seal(sa, hdr, first, chain, len, &sa->req);
+		if (rc == 0)
+			request_arm(sa, hdr);
+		return rc;
+	}
+	rc = ike_sk_encrypt(&sa->sk_out, hdr, first, chain, len, eng->tx, sizeof(eng->tx), &mlen);
 	if (rc != 0)
 		return rc;
 	return ike__request_send(sa, hdr, eng->tx, mlen);
@@ -719,7 +736,7 @@ int ike__response_send(struct ike_ikesa *sa, const struct ike_hdr *req, const ui
 		return rc;
 	sa->resp_valid = true;
 	sa->resp_msgid = req->msg_id;
-	ike__send_raw(sa->eng, to, from, sa->resp.buf, sa->resp.len);
+	ike__cached_send(sa->eng, &sa->resp, to, from);
 	return 0;
 }
 
@@ -736,9 +753,18 @@ int ike__response_send_sk(struct ike_ikesa *sa, const struct ike_hdr *req, uint8
 		.msg_id = req->msg_id,
 	};
 	size_t mlen;
-	int rc = ike_sk_encrypt(&sa->sk_out, &hdr, first, chain, len, eng->tx, sizeof(eng->tx),
-				&mlen);
+	int rc;
 
+	if (ike__frag_needed(sa, len)) {
+		rc = ike__frag_seal(sa, &hdr, first, chain, len, &sa->resp);
+		if (rc != 0)
+			return rc;
+		sa->resp_valid = true;
+		sa->resp_msgid = req->msg_id;
+		ike__cached_send(eng, &sa->resp, to, from);
+		return 0;
+	}
+	rc = ike_sk_encrypt(&sa->sk_out, &hdr, first, chain, len, eng->tx, sizeof(eng->tx), &mlen);
 	if (rc != 0)
 		return rc;
 	return ike__response_send(sa, req, eng->tx, mlen, from, to);
@@ -774,11 +800,9 @@ static bool decrypt_inner(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		ike__drop(eng, IKE_DROP_INVALID, from, "unencrypted message after IKE_SA_INIT");
 		return false;
 	}
-	if (sk->type == IKE_PAYLOAD_SKF) {
-		ike__drop(eng, IKE_DROP_UNSUPPORTED, from,
-			  "IKE fragment: reassembly not implemented");
-		return false;
-	}
+	/* RFC 7383: a fragment is verified and held; the last one completes eng->inner. */
+	if (sk->type == IKE_PAYLOAD_SKF)
+		return ike__frag_input(sa, pkt, len, sk, from) == IKE_FRAG_COMPLETE;
 	enum ike_sk_verdict v = ike_sk_decrypt(&sa->sk_in, pkt, len, (size_t)(sk->body - pkt),
 					       sk->len, eng->pt, sizeof(eng->pt), &pt_len);
 	if (v != IKE_SK_OK) {
@@ -830,11 +854,13 @@ static void input_request(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 	enum ike_drop why;
 
 	if (h->msg_id != sa->msgid_peer_next) {
-		/* §2.1: a retransmitted request gets the same response again, octet for octet. */
+		/* §2.1: a retransmitted request gets the same response again, octet for octet;
+		 * of a fragmented one, only its authentic fragment 1 does (RFC 7383 §2.6.1). */
 		if (sa->resp_valid && h->msg_id == sa->resp_msgid &&
-		    cache_equal(&sa->last_req, pkt, len)) {
+		    (ike__frag_is_skf(&eng->rx.pls) ? ike__frag_retransmit_trigger(sa, pkt, len)
+						    : cache_equal(&sa->last_req, pkt, len))) {
 			eng->stats.cached_responses++;
-			ike__send_raw(eng, to, from, sa->resp.buf, sa->resp.len);
+			ike__cached_send(eng, &sa->resp, to, from);
 			return;
 		}
 		ike__drop(eng, IKE_DROP_MSGID, from, "request outside the window");
@@ -987,7 +1013,7 @@ static void sa_retransmit(struct ike_ikesa *sa, uint64_t now)
 	LOG_INFO(IKE, "IKE request retransmitted", "tunnel=%s sa=%016" PRIx64 " exchange=%s try=%u",
 		 sa->peer->cfg.name, ike__sa_handle(sa), ike__exchange_name(sa->req_exchange),
 		 (unsigned)sa->req_sends);
-	ike__send_raw(eng, &sa->local, &sa->remote, sa->req.buf, sa->req.len);
+	ike__cached_send(eng, &sa->req, &sa->local, &sa->remote);
 }
 
 void ike_tick(struct ike_engine *eng)
@@ -1011,6 +1037,7 @@ void ike_tick(struct ike_engine *eng)
 				     "half-open: no valid IKE_AUTH request within %u ms",
 				     (unsigned)eng->cfg.half_open_timeout_ms);
 		ike__natt_tick(sa, now);
+		ike__frag_tick(sa, now);
 		pp = &sa->next;
 	}
 }
@@ -1027,6 +1054,8 @@ uint64_t ike_next_timer_ms(const struct ike_engine *eng)
 			next = sa->deadline;
 		if (ike__natt_next(sa) < next)
 			next = ike__natt_next(sa);
+		if (ike__frag_next(sa) < next)
+			next = ike__frag_next(sa);
 	}
 	return next;
 }

@@ -100,7 +100,9 @@ ParameterizedTest(struct algs *r, ike_cert, handshake)
 	cr_assert_eq(ike_sa_initiate(w->s[r->initiator].eng,
 				     r->initiator ? "to-site-a" : "to-site-b", NULL),
 		     0);
-	cr_assert_eq(w_deliver_all(w), 4);
+	/* Four messages; RSA's longer ones are fragmented to fit a 1280-octet IPv6 path. */
+	cr_assert_geq(w_deliver_all(w), 4);
+	cr_expect_leq(w->max_len_sent, 1228);
 	w_expect_up(w);
 	for (int i = 0; i < 2; i++) {
 		struct ike_sa_info info = w_only_sa(&w->s[i]);
