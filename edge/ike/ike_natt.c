@@ -68,8 +68,8 @@ void ike__natt_authenticated(struct ike_ikesa *sa, const struct ike_endpoint *fr
 	sa->eng->stats.peer_moved++;
 	LOG_NOTICE(IKE, "IKE peer moved", "tunnel=%s sa=%016" PRIx64 " peer=\"%s -> %s\"",
 		   sa->peer->cfg.name, ike__sa_handle(sa), old, now);
-	ike__event(sa->eng, sa, IKE_EVENT_PEER_MOVED, "INFORMATIONAL", 0,
-		   "an authenticated message came from a new address or port (NAT rebinding)");
+	ike__event(sa->eng, sa, IKE_EVENT_PEER_MOVED, ike__exchange_name(sa->eng->rx.hdr.exchange),
+		   0, "an authenticated message came from a new address or port (NAT rebinding)");
 }
 
 void ike__natt_tick(struct ike_ikesa *sa, uint64_t now)

@@ -136,6 +136,9 @@ struct ike_child_keys {
  *             datagram 0xFF, which goes out as is. ike_send_needs_marker() makes that decision.
  *             Symmetrically, ike_input() takes IKE messages with the marker removed; the
  *             caller discards keepalives it receives on port 4500 and hands ESP elsewhere.
+ *             The caller therefore receives on both IKE_SA_PORT and IKE_NATT_PORT, and passes
+ *             ike_input() the local endpoint (with its port) each datagram arrived at; after a
+ *             float the engine sends from local port IKE_NATT_PORT.
  *   child_up  a Child SA is ready to install (may be NULL).
  *   event     something happened (may be NULL).
  */

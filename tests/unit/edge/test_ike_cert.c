@@ -396,6 +396,29 @@ Test(ike_cert, tampered_auth_signature)
 	w_free(w);
 }
 
+/* RFC 7427 §4: we only sign with a hash the peer announced. */
+Test(ike_cert, unannounced_hash_refused)
+{
+	struct w_world *w = w_new(NULL);
+	struct ike_peer_config a, b;
+	struct pki p;
+
+	pki_make(&p, X509ID_KEY_P256, X509ID_KEY_ED25519);
+	cert_tunnels(w, &p, &a, &b);
+	w_add(w, &a, &b);
+	cr_assert_eq(ike_sa_initiate(w->s[0].eng, "to-site-b", NULL), 0);
+	w_deliver_one(w);
+	w_deliver_one(w);
+	/* As if site-a had announced SHA-2 only: site-b's Ed25519 needs IDENTITY. */
+	w->s[1].eng->sas->peer_sig_hashes = 1u << IKE_HASH_SHA2_256;
+	w_deliver_all(w);
+	const struct w_event *f = failure(&w->s[1]);
+	cr_expect(strstr(f->reason, "did not announce hash algorithm 5") != NULL, "%s", f->reason);
+	cr_expect_eq(failure(&w->s[0])->notify, IKE_N_AUTHENTICATION_FAILED);
+	pki_free(&p);
+	w_free(w);
+}
+
 /* One side with a PSK, the other with certificates: refused, naming both methods. */
 Test(ike_cert, psk_against_certificates)
 {
