@@ -35,7 +35,7 @@
 
 enum ike_cert_limit {
 	IKE_CERT_CHAIN_MAX = 4,     /* intermediates accepted from a peer */
-	IKE_CERT_AUTH_MAX = 1200,   /* AUTH data: 1 + AlgorithmIdentifier + RSA-8192 signature */
+	IKE_CERT_AUTH_MAX = 1280,   /* AUTH data: 1 + AlgorithmIdentifier + RSA-8192 signature */
 	IKE_CERT_REASON_MAX = 640,  /* a reason this module writes, with its NUL */
 	IKE_CERT_SITE_MAX = 64,     /* a site name, with its NUL */
 	IKE_CERT_HASH_BITS_MAX = 8, /* hash IDs 1..7 fit a bit each */

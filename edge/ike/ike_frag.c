@@ -161,13 +161,16 @@ enum ike_frag_verdict ike__frag_input(struct ike_ikesa *sa, const uint8_t *pkt, 
 	if (f.total > eng->cfg.frag_max_fragments)
 		return refuse(sa, &st->too_many, IKE_DROP_INVALID, from,
 			      "IKE fragment: more fragments than we reassemble");
-	if (s->active && s->msg_id != h->msg_id)
-		slot_clear(s); /* the window moved on: that message is obsolete */
-	if (s->active && f.total < s->total)
-		return refuse(sa, &st->inconsistent, IKE_DROP_INVALID, from,
-			      "IKE fragment: fewer total fragments than those held");
+	/* Nothing held changes before this fragment proves itself authentic. */
 	if (!frag_decrypt(sa, pkt, len, &f, &pt_len, from))
 		return IKE_FRAG_DROPPED;
+	if (s->active && s->msg_id != h->msg_id)
+		slot_clear(s); /* the window moved on: that message is obsolete */
+	if (s->active && f.total < s->total) {
+		OPENSSL_cleanse(eng->pt, pt_len);
+		return refuse(sa, &st->inconsistent, IKE_DROP_INVALID, from,
+			      "IKE fragment: fewer total fragments than those held");
+	}
 	/* §2.6.1: a larger total means the sender re-fragmented (smaller): start over. */
 	if ((!s->active || f.total > s->total) && slot_start(sa, s, h->msg_id, f.total) != 0)
 		return refuse(sa, NULL, IKE_DROP_STATE, from, "out of memory");

@@ -11,9 +11,9 @@
  * Receiving, in order, every refusal counted (struct ike_frag_stats) and the datagram dropped:
  *   SKF syntax (ike_skf_parse)                       -> IKE_DROP_PARSE
  *   total above frag_max_fragments                   -> too_many
+ *   AEAD verification of this fragment alone         -> IKE_DROP_DECRYPT (nothing held
+ *                                                       changes before this)
  *   total below that of the fragments held           -> inconsistent (§2.6.1: discard it)
- *   AEAD verification of this fragment alone         -> IKE_DROP_DECRYPT (nothing is kept
- *                                                       unverified)
  *   total above that of the fragments held           -> the held ones are discarded (the
  *                                                       sender re-fragmented smaller)
  *   number already held                              -> duplicate
