@@ -34,11 +34,11 @@
 #include "edge/ike/ike_sa.h"
 
 enum ike_cert_limit {
-	IKE_CERT_CHAIN_MAX = 4,     /* intermediates accepted from a peer */
-	IKE_CERT_AUTH_MAX = 1280,   /* AUTH data: 1 + AlgorithmIdentifier + RSA-8192 signature */
-	IKE_CERT_REASON_MAX = 640,  /* a reason this module writes, with its NUL */
-	IKE_CERT_SITE_MAX = 64,     /* a site name, with its NUL */
-	IKE_CERT_HASH_BITS_MAX = 8, /* hash IDs 1..7 fit a bit each */
+	IKE_CERT_CHAIN_MAX = 4,    /* intermediates accepted from a peer */
+	IKE_CERT_AUTH_MAX = 1280,  /* AUTH data: 1 + AlgorithmIdentifier + RSA-8192 signature */
+	IKE_CERT_REASON_MAX = 640, /* a reason this module writes, with its NUL */
+	IKE_CERT_SITE_MAX = IKE_PEER_SITE_MAX, /* a site name, with its NUL */
+	IKE_CERT_HASH_BITS_MAX = 8,            /* hash IDs 1..7 fit a bit each */
 };
 
 /* Whether the certificate part of a tunnel configuration is usable; if not, why (static text

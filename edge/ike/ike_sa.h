@@ -48,6 +48,7 @@ enum ike_config_limit {
 	IKE_ID_MAX = 256,       /* an ID_FQDN, with its NUL */
 	IKE_PSK_MAX = 128,      /* pre-shared key octets */
 	IKE_PEER_TS_MAX = 16,   /* traffic selectors per side */
+	IKE_PEER_SITE_MAX = 64, /* a site name from a certificate, with its NUL */
 	/* KEYMAT of one Child SA direction: the longest cipher key (32) and the salt. */
 	IKE_CHILD_KEYMAT_MAX = 32 + ESP_SALT_LEN,
 };
@@ -271,12 +272,11 @@ struct ike_stats {
 		uint64_t rx_fragments; /* fragments verified and kept */
 		uint64_t reassembled;  /* messages completed */
 		uint64_t duplicate;    /* a fragment number we already held */
-		uint64_t inconsistent; /* total or first-fragment fields disagree with the rest */
+		uint64_t inconsistent; /* a total below that of the fragments held */
 		uint64_t too_many;     /* total above frag_max_fragments */
 		uint64_t too_big;      /* reassembly above frag_max_octets: all of it dropped */
 		uint64_t timed_out;    /* incomplete past frag_timeout_ms: dropped */
-		uint64_t
-			retransmit_trigger; /* fragment 1 of an answered request: response resent */
+		uint64_t retransmit_trigger; /* an answered request's fragment 1: answer resent */
 	} frag;
 	uint64_t natt_keepalives; /* NAT-keepalives sent */
 	uint64_t peer_moved;      /* remote endpoint updates (IKE_EVENT_PEER_MOVED) */
@@ -302,8 +302,8 @@ struct ike_sa_info {
 	bool keepalives; /* we send NAT-keepalives (we are behind a NAT) */
 	/* ESP-in-UDP endpoints: the IKE ones once floated, else the same addresses on 4500. */
 	struct ike_endpoint esp_local, esp_remote;
-	bool cert_auth;     /* authenticated with certificates */
-	char peer_site[64]; /* the site the peer's certificate names ("" with a PSK) */
+	bool cert_auth;                    /* authenticated with certificates */
+	char peer_site[IKE_PEER_SITE_MAX]; /* the site the peer's certificate names, or "" */
 };
 
 struct ike_engine;
