@@ -52,9 +52,10 @@ void ike__natt_authenticated(struct ike_ikesa *sa, const struct ike_endpoint *fr
 
 	if (ep_equal(from, &sa->remote) && ep_equal(to, &sa->local))
 		return;
-	/* Without NAT-T addresses are fixed; once established only a peer behind a NAT may move
-	 * (a host not behind one keeps its address, §2.23). */
-	if (!sa->natt || (established && !sa->nat_remote))
+	/* During IKE_AUTH the initiator chooses where IKE runs: follow its authenticated request
+	 * even without a NAT (strongSwan floats to 4500 whenever MOBIKE is on). Once established
+	 * only a peer behind a NAT may move (a host not behind one keeps its address, §2.23). */
+	if (established && (!sa->natt || !sa->nat_remote))
 		return;
 	ep_str(&sa->remote, old, sizeof(old));
 	ep_str(from, now, sizeof(now));

@@ -5,8 +5,8 @@
  *
  *   - the initiator floats IKE to port IKE_NATT_PORT from IKE_AUTH on (both ends' ports);
  *   - a new authenticated message from another endpoint moves the SA there: during IKE_AUTH
- *     that is the float itself; once established only for a peer behind a NAT, reported as
- *     IKE_EVENT_PEER_MOVED;
+ *     that is the float itself (followed even without NAT-T, the initiator's choice); once
+ *     established only for a peer behind a NAT, reported as IKE_EVENT_PEER_MOVED;
  *   - a side behind a NAT sends a NAT-keepalive (the octet 0xFF) every natt_keepalive_ms;
  *   - ESP must be UDP-encapsulated (which our data plane always does, on port 4500).
  *

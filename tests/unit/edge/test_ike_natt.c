@@ -175,6 +175,27 @@ Test(ike_natt, peer_moves_behind_nat)
 	w_free(w);
 }
 
+/* An initiator that floats without a NAT (strongSwan with MOBIKE does): the responder follows
+ * its authenticated IKE_AUTH request to port 4500 and answers from there. */
+Test(ike_natt, responder_follows_float_without_nat)
+{
+	struct w_world *w = natted(NULL, false, false, false);
+
+	w->q[0].from.port = IKE_NATT_PORT;
+	w->q[0].to.port = IKE_NATT_PORT;
+	w_deliver_one(w);
+	cr_assert_eq(w->nq, 1);
+	cr_expect_eq(w->q[0].sent_local.port, IKE_NATT_PORT);
+	cr_expect_eq(w->q[0].sent_remote.port, IKE_NATT_PORT);
+	w_deliver_all(w);
+	w_expect_up(w);
+	struct ike_sa_info b = w_only_sa(&w->s[1]);
+	cr_expect_eq(b.remote.port, IKE_NATT_PORT);
+	cr_expect(!b.natt, "no NAT, nothing forced: ESP need not be encapsulated for the peer");
+	cr_expect_eq(w_count_events(&w->s[1], IKE_EVENT_PEER_MOVED), 0, "a float, not a move");
+	w_free(w);
+}
+
 /* Without NAT-T a message from another port is answered but does not move the SA. */
 Test(ike_natt, no_move_without_nat)
 {
