@@ -44,7 +44,9 @@ void ike__frag_config(struct ike_engine_config *cfg)
 		cfg->frag_max_fragments = IKE_FRAG_MAX_DEFAULT;
 	if (cfg->frag_max_fragments > IKE_FRAG_MAX_LIMIT)
 		cfg->frag_max_fragments = IKE_FRAG_MAX_LIMIT;
-	if (!cfg->frag_max_octets || cfg->frag_max_octets > IKE_FRAG_REASSEMBLY_MAX)
+	if (!cfg->frag_max_octets)
+		cfg->frag_max_octets = IKE_FRAG_OCTETS_DEFAULT;
+	if (cfg->frag_max_octets > IKE_FRAG_REASSEMBLY_MAX)
 		cfg->frag_max_octets = IKE_FRAG_REASSEMBLY_MAX;
 	if (!cfg->frag_timeout_ms)
 		cfg->frag_timeout_ms = IKE_FRAG_TIMEOUT_DEFAULT;

@@ -45,6 +45,9 @@ enum ike_frag_limit {
 	IKE_FRAG_MAX_DEFAULT = 32,    /* fragments per message */
 	IKE_FRAG_MAX_LIMIT = 256,     /* largest frag_max_fragments accepted */
 	IKE_FRAG_TIMEOUT_DEFAULT = 5000,
+	/* A certificate chain of a few RSA-4096 certificates fits; strongSwan's max_packet is
+	 * 10000. */
+	IKE_FRAG_OCTETS_DEFAULT = 16384,
 };
 
 /* One direction's message under reassembly. */

@@ -179,7 +179,9 @@ struct ike_engine_config {
 	 * at most this size. [1228: a 1280-octet IPv6 path, less IPv6, UDP and the marker] */
 	uint32_t fragment_size;
 	/* Reassembly bounds: fragments per message [32], octets of one reassembled message
-	 * [IKE_FRAG_REASSEMBLY_MAX], and how long an incomplete message is kept [5000 ms]. */
+	 * [16384, at most IKE_FRAG_REASSEMBLY_MAX], and how long an incomplete message is kept
+	 * [5000 ms]. Memory held for reassembly is at most two messages per SA (one each way),
+	 * and only from peers holding the SA's keys. */
 	uint32_t frag_max_fragments;
 	uint32_t frag_max_octets;
 	uint32_t frag_timeout_ms;
@@ -190,7 +192,7 @@ struct ike_engine_config {
 #define IKE_NATT_PORT 4500
 #define IKE_SA_PORT   500
 
-/* The largest reassembled message (plaintext of all fragments); also the default bound. */
+/* The largest reassembled message (plaintext of all fragments) frag_max_octets may allow. */
 #define IKE_FRAG_REASSEMBLY_MAX 49152
 
 /* How a tunnel authenticates (both sides the same way). */

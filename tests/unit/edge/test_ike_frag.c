@@ -294,3 +294,21 @@ Test(ike_frag, peer_without_support_gets_whole_messages)
 	cr_expect_gt(w->q[0].len, SMALL);
 	w_free(w);
 }
+
+/* Defaults and bounds of the fragmentation settings. */
+Test(ike_frag, settings_defaults_and_bounds)
+{
+	struct ike_engine_config c = {0};
+
+	ike__frag_config(&c);
+	cr_expect_eq(c.fragment_size, 1228);
+	cr_expect_eq(c.frag_max_fragments, 32);
+	cr_expect_eq(c.frag_max_octets, 16384);
+	cr_expect_eq(c.frag_timeout_ms, 5000);
+	c = (struct ike_engine_config){
+		.fragment_size = 10, .frag_max_fragments = 100000, .frag_max_octets = 1u << 30};
+	ike__frag_config(&c);
+	cr_expect_eq(c.fragment_size, IKE_FRAG_SIZE_MIN);
+	cr_expect_eq(c.frag_max_fragments, IKE_FRAG_MAX_LIMIT);
+	cr_expect_eq(c.frag_max_octets, IKE_FRAG_REASSEMBLY_MAX);
+}
