@@ -153,13 +153,22 @@ static int our_auth(const struct ike_ikesa *sa, const uint8_t *id, size_t id_len
 		*out = (struct ike_auth){IKE_AUTH_SHARED_KEY_MIC, buf, n};
 		return rc;
 	}
+	static const char *const hash_names[] = {
+		[IKE_HASH_SHA2_256] = "sha256",
+		[IKE_HASH_SHA2_384] = "sha384",
+		[IKE_HASH_SHA2_512] = "sha512",
+		[IKE_HASH_IDENTITY] = "identity, for Ed25519",
+	};
 	uint16_t hash = ike__cert_key_hash(cfg->key);
-	if (!(sa->peer_sig_hashes & (1u << hash))) {
-		snprintf(why, cap,
-			 "peer did not announce hash algorithm %u in SIGNATURE_HASH_ALGORITHMS "
-			 "(RFC 7427 §4), and our key signs with it: the peer cannot verify our "
-			 "certificate authentication",
-			 (unsigned)hash);
+	if (hash == 0 || hash > IKE_HASH_IDENTITY || !(sa->peer_sig_hashes & (1u << hash))) {
+		snprintf(
+			why, cap,
+			"peer did not announce hash algorithm %u (%s) in SIGNATURE_HASH_ALGORITHMS "
+			"(RFC 7427 §4), and our key signs with it: the peer cannot verify our "
+			"certificate authentication",
+			(unsigned)hash,
+			hash && hash <= IKE_HASH_IDENTITY && hash_names[hash] ? hash_names[hash]
+									      : "?");
 		return -EPROTO;
 	}
 	rc = signed_octets(sa, sa->initiator, id, id_len, &oct, &olen);

@@ -413,7 +413,9 @@ Test(ike_cert, unannounced_hash_refused)
 	w->s[1].eng->sas->peer_sig_hashes = 1u << IKE_HASH_SHA2_256;
 	w_deliver_all(w);
 	const struct w_event *f = failure(&w->s[1]);
-	cr_expect(strstr(f->reason, "did not announce hash algorithm 5") != NULL, "%s", f->reason);
+	cr_expect(strstr(f->reason, "did not announce hash algorithm 5 (identity, for Ed25519)") !=
+			  NULL,
+		  "%s", f->reason);
 	cr_expect_eq(failure(&w->s[0])->notify, IKE_N_AUTHENTICATION_FAILED);
 	pki_free(&p);
 	w_free(w);
