@@ -12,7 +12,7 @@
 
 #include <openssl/rsa.h>
 
-#include "ike_world.h"
+#include "ike_pair.h"
 
 #include "edge/ike/ike_cert.h"
 #include "edge/ike/ike_sk.h"

@@ -7,7 +7,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ike_world.h"
+#include "ike_pair.h"
 
 #include "edge/ike/ike_sk.h"
 

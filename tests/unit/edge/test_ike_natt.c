@@ -6,7 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "ike_world.h"
+#include "ike_pair.h"
 
 /* Site-a (side 0) behind a NAT at 203.0.113.7 (port p leaves as 10000 + p); site-b accepts any
  * address. Returns the world after IKE_SA_INIT: the IKE_AUTH request is queued. */

@@ -8,8 +8,8 @@
  * Header-only on purpose: each test file is its own executable. Everything is static inline so
  * that files using part of it do not warn.
  */
-#ifndef SDWAN_TESTS_UNIT_EDGE_IKE_WORLD_H
-#define SDWAN_TESTS_UNIT_EDGE_IKE_WORLD_H
+#ifndef SDWAN_TESTS_UNIT_EDGE_IKE_PAIR_H
+#define SDWAN_TESTS_UNIT_EDGE_IKE_PAIR_H
 
 #include <criterion/criterion.h>
 #include <stdio.h>
