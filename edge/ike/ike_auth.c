@@ -281,8 +281,7 @@ static int child_up(struct ike_ikesa *sa, uint32_t spi_out, const struct ike_ts_
 	k->local_ts = *local;
 	k->remote_ts = *remote;
 	k->lifetime_s = cfg->child_lifetime_s;
-	k->udp_encap = sa->natt;
-	ike__natt_esp_endpoints(sa, &k->local, &k->remote);
+	ike__natt_child_keys(sa, k);
 	eng->stats.children_up++;
 	LOG_NOTICE(IKE, "Child SA up",
 		   "tunnel=%s sa=%016" PRIx64 " spi_in=%08" PRIx32 " spi_out=%08" PRIx32

@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "edge/ike/ike_internal.h"
@@ -90,6 +91,21 @@ uint64_t ike__natt_next(const struct ike_ikesa *sa)
 	if (!sa->natt || !sa->nat_local || sa->state != IKE_STATE_ESTABLISHED)
 		return UINT64_MAX;
 	return sa->keepalive_at;
+}
+
+void ike__natt_child_keys(const struct ike_ikesa *sa, struct ike_child_keys *k)
+{
+	k->udp_encap = sa->natt;
+	ike__natt_esp_endpoints(sa, &k->local, &k->remote);
+}
+
+void ike__natt_inherit(struct ike_ikesa *n, const struct ike_ikesa *old)
+{
+	n->natt = old->natt;
+	n->keepalive_at = old->keepalive_at;
+	n->peer_sig_hashes = old->peer_sig_hashes;
+	n->cert_auth = old->cert_auth;
+	memcpy(n->peer_site, old->peer_site, sizeof(n->peer_site));
 }
 
 void ike__natt_esp_endpoints(const struct ike_ikesa *sa, struct ike_endpoint *local,

@@ -36,6 +36,15 @@ void ike__natt_tick(struct ike_ikesa *sa, uint64_t now);
 /* When sa next needs ike__natt_tick(), or UINT64_MAX. */
 uint64_t ike__natt_next(const struct ike_ikesa *sa);
 
+/* Fill a Child SA's udp_encap and ESP endpoints from its IKE SA (every Child SA, first or
+ * not). */
+void ike__natt_child_keys(const struct ike_ikesa *sa, struct ike_child_keys *k);
+
+/* A rekeyed IKE SA (RFC 7296 §2.18) carries on where the old one was: NAT-T state, endpoints'
+ * keepalive schedule, and what IKE_SA_INIT and IKE_AUTH learnt about the peer (signature
+ * hashes, the certificate's site). Call after copying endpoints and NAT detection. */
+void ike__natt_inherit(struct ike_ikesa *n, const struct ike_ikesa *old);
+
 /* The endpoints ESP-in-UDP uses for sa: the IKE endpoints once NAT-T floated them, otherwise
  * the same addresses on port IKE_NATT_PORT (our data plane always encapsulates). */
 void ike__natt_esp_endpoints(const struct ike_ikesa *sa, struct ike_endpoint *local,

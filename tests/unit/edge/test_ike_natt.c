@@ -8,6 +8,8 @@
 
 #include "ike_pair.h"
 
+#include "edge/ike/ike_natt.h"
+
 /* Site-a (side 0) behind a NAT at 203.0.113.7 (port p leaves as 10000 + p); site-b accepts any
  * address. Returns the world after IKE_SA_INIT: the IKE_AUTH request is queued. */
 static struct w_world *natted(const struct ike_engine_config *ec, bool force_a, bool force_b,
@@ -225,4 +227,22 @@ Test(ike_natt, marker_rule)
 	cr_expect(ike_send_needs_marker(&a4500, &b500, ike, sizeof(ike)));
 	cr_expect(ike_send_needs_marker(&b500, &a4500, ike, sizeof(ike)));
 	cr_expect(!ike_send_needs_marker(&a4500, &a4500, &ka, 1));
+}
+
+/* What an IKE SA rekey (ike_child.c) must carry over to the new SA. */
+Test(ike_natt, rekeyed_sa_inherits)
+{
+	struct w_world *w = natted(NULL, false, false, true);
+
+	w_deliver_all(w);
+	w_expect_up(w);
+	struct ike_ikesa *old = w->s[0].eng->sas, n = {.eng = old->eng};
+	ike__natt_inherit(&n, old);
+	cr_expect(n.natt && n.keepalive_at == old->keepalive_at);
+	cr_expect_eq(n.peer_sig_hashes, old->peer_sig_hashes);
+	struct ike_child_keys k;
+	memset(&k, 0, sizeof(k));
+	ike__natt_child_keys(old, &k);
+	cr_expect(k.udp_encap && k.local.port == IKE_NATT_PORT);
+	w_free(w);
 }
