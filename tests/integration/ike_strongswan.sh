@@ -144,6 +144,9 @@ out=$(peer --initiate --fragment-size 400 2>"$tmp/peer1.log") || fail "1: not es
 [ "$(echo "$out" | json reassembled)" -ge 1 ] || fail "1: charon's fragments not reassembled: $out"
 ss_established || fail "1: charon has no established SA"
 grep -q "received fragment #" "$ss/charon.log" || fail "1: charon saw no fragments from us"
+# Our CERTREQ (SHA-1 of the CA's SubjectPublicKeyInfo) names the CA charon knows.
+grep -q 'received cert request for "O=acme, CN=acme SD-WAN CA"' "$ss/charon.log" ||
+	fail "1: charon did not recognise our CERTREQ"
 ok "ECDSA P-256 certificates, IKE_AUTH fragmented both ways ($(echo "$out" | json frag_tx) fragments sent)"
 
 # 2. charon initiates with encap = yes: we float to 4500 behind its fake NAT detection.
