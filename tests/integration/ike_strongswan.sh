@@ -12,6 +12,11 @@
 #    the non-ESP marker, Ed25519 keys.
 # 3. RSA: we sign RSASSA-PSS, charon signs PKCS#1 v1.5 (its default).
 # 4. charon's certificate from another WAN's CA: we refuse it and say so.
+# 5. a real NAT: ike-peer in l2 (10.9.0.2) behind n, which masquerades to 198.51.100.1 on a
+#    second link to r. We detect our NAT, float to 4500 and will send keepalives; charon sees
+#    us behind the NAT.
+#
+#   l2 [10.9.0.2] --- [10.9.0.1 | n, masquerade | 198.51.100.1] --- [198.51.100.2 wan1] r
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/netns.sh"
@@ -95,14 +100,14 @@ pki() {
 	fi
 }
 
-# conn ENCAP: load charon's connection site-b <-> site-a.
+# conn ENCAP [REMOTE]: load charon's connection site-b <-> site-a.
 conn() {
 	cat >"$ss/swanctl.conf" <<CONF
 connections {
 	site {
 		version = 2
 		local_addrs = 192.0.2.2
-		remote_addrs = 192.0.2.1
+		remote_addrs = ${2:-192.0.2.1}
 		encap = $1
 		fragmentation = yes
 		proposals = aes256gcm16-prfsha256-x25519
@@ -184,5 +189,37 @@ if out=$(peer --initiate --timeout 10 2>"$tmp/peer4.log"); then
 fi
 grep -q "not by this WAN's CA" "$tmp/peer4.log" || fail "4: reason missing"
 ok "a certificate of another WAN's CA is refused, naming both CAs"
+
+# 5. Behind a real NAT.
+ns_add l2
+ns_add n
+ns_link l2 n eth0 in0
+ns_link n r out0 wan1
+ns_exec l2 ip addr add 10.9.0.2/24 dev eth0
+ns_exec l2 ip route add default via 10.9.0.1
+ns_exec n ip addr add 10.9.0.1/24 dev in0
+ns_exec n ip addr add 198.51.100.1/24 dev out0
+ns_exec n ip route add 192.0.2.0/24 via 198.51.100.2
+ns_exec n sysctl -qw net.ipv4.ip_forward=1
+ns_exec n nft -f - <<NFT
+table ip nat {
+	chain post {
+		type nat hook postrouting priority 100;
+		oifname "out0" masquerade
+	}
+}
+NFT
+ns_exec r ip addr add 198.51.100.2/24 dev wan1
+pki ecdsa-p384
+conn no %any
+out=$(ns_exec l2 "$bin/ike-peer" run --local 10.9.0.2 --remote 192.0.2.2 --id site-a \
+	--remote-id site-b --dir "$tmp/pki" --local-ts 10.1.0.0/24 --remote-ts 10.2.0.0/24 \
+	--esp aes256gcm16-noesn --initiate 2>"$tmp/peer5.log") || fail "5: not established: $out"
+[ "$(echo "$out" | json nat_local)" = true ] || fail "5: our NAT not detected: $out"
+[ "$(echo "$out" | json keepalives)" = true ] || fail "5: no keepalives planned: $out"
+[ "$(echo "$out" | json local_port)" = 4500 ] || fail "5: not floated: $out"
+ss_established || fail "5: charon has no established SA"
+grep -q "remote host is behind NAT" "$ss/charon.log" || fail "5: charon did not see our NAT"
+ok "behind a real NAT (nftables masquerade): detected, floated to 4500, keepalives planned"
 
 echo "passed $passed"

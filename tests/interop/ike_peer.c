@@ -343,13 +343,16 @@ static int cmd_run(int argc, char **argv)
 	const struct ike_stats *st = ike_engine_stats(p.eng);
 	bool ok = p.up && p.child && !p.failed;
 	printf("{\"established\":%s,\"child\":%s,\"cert_auth\":%s,\"peer_site\":\"%s\","
-	       "\"natt\":%s,\"nat_remote\":%s,\"local_port\":%u,\"remote_port\":%u,"
+	       "\"natt\":%s,\"nat_remote\":%s,\"nat_local\":%s,\"keepalives\":%s,"
+	       "\"local_port\":%u,\"remote_port\":%u,"
 	       "\"frag_tx_messages\":%llu,\"frag_tx\":%llu,\"frag_rx\":%llu,\"reassembled\":%llu,"
 	       "\"reason\":\"%s\"}\n",
 	       p.up ? "true" : "false", p.child ? "true" : "false",
 	       have == 0 && info.cert_auth ? "true" : "false", have == 0 ? info.peer_site : "",
 	       have == 0 && info.natt ? "true" : "false",
-	       have == 0 && info.nat_remote ? "true" : "false", (unsigned)info.local.port,
+	       have == 0 && info.nat_remote ? "true" : "false",
+	       have == 0 && info.nat_local ? "true" : "false",
+	       have == 0 && info.keepalives ? "true" : "false", (unsigned)info.local.port,
 	       (unsigned)info.remote.port, (unsigned long long)st->frag.tx_messages,
 	       (unsigned long long)st->frag.tx_fragments, (unsigned long long)st->frag.rx_fragments,
 	       (unsigned long long)st->frag.reassembled, p.failed ? "see log" : "");
