@@ -246,3 +246,28 @@ Test(ike_natt, rekeyed_sa_inherits)
 	cr_expect(k.udp_encap && k.local.port == IKE_NATT_PORT);
 	w_free(w);
 }
+
+/* The responder behind a port-preserving NAT (a static forward): it detects its own NAT and
+ * sends the keepalives; the initiator sees the responder's NAT and floats all the same. */
+Test(ike_natt, responder_behind_nat)
+{
+	struct w_world *w = w_new(NULL);
+	struct ike_peer_config a, b;
+
+	w_tunnels(w, &a, &b);
+	a.remote = w_endpoint("203.0.113.50", IKE_SA_PORT);
+	w_add(w, &a, &b);
+	w_nat(w, 1, "203.0.113.50", 0);
+	cr_assert_eq(ike_sa_initiate(w->s[0].eng, "to-site-b", NULL), 0);
+	w_deliver_all(w);
+	w_expect_up(w);
+	struct ike_sa_info ia = w_only_sa(&w->s[0]), ib = w_only_sa(&w->s[1]);
+	cr_expect(ia.natt && ia.nat_remote && !ia.nat_local && !ia.keepalives);
+	cr_expect(ib.natt && ib.nat_local && ib.keepalives);
+	cr_expect_eq(ia.remote.port, IKE_NATT_PORT);
+	cr_expect_eq(ib.local.port, IKE_NATT_PORT);
+	w_advance(w, 20000);
+	cr_expect_eq(w->s[1].keepalives, 1);
+	cr_expect_eq(w->s[0].keepalives, 0);
+	w_free(w);
+}
