@@ -1,23 +1,27 @@
 /*
- * IKE_AUTH, both roles, with a pre-shared key, and the first Child SA (RFC 7296 §1.2, §2.9,
- * §2.15, §2.17, §3.5, §3.8, §3.13).
+ * IKE_AUTH, both roles, with a pre-shared key or certificates (RFC 7427 signatures), and the
+ * first Child SA (RFC 7296 §1.2, §2.9, §2.15, §2.17, §3.5-§3.8, §3.13).
  *
  *   Initiator                                   Responder
- *   HDR, SK {IDi, [N(INITIAL_CONTACT),] IDr,
+ *   HDR, SK {IDi, [CERT+, CERTREQ,]
+ *            [N(INITIAL_CONTACT),] IDr,
  *            AUTH, SAi2, TSi, TSr}         -->
- *                                          <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
+ *                                          <--  HDR, SK {IDr, [CERT+,] AUTH, SAr2, TSi, TSr}
  *                                          <--  HDR, SK {IDr, AUTH, N(NO_PROPOSAL_CHOSEN |
  *                                                        TS_UNACCEPTABLE)}  IKE SA up, no child
  *                                          <--  HDR, SK {N(AUTHENTICATION_FAILED)}
  *
  *   AUTH           = prf(prf(PSK, "Key Pad for IKEv2"), <SignedOctets>)         §2.15
+ *   AUTH (certs)   = len | AlgorithmIdentifier | Sign(key, <SignedOctets>)       RFC 7427 §3
  *   SignedOctets_I = IKE_SA_INIT request | Nr | prf(SK_pi, IDi body)
  *   SignedOctets_R = IKE_SA_INIT response | Ni | prf(SK_pr, IDr body)
  *   KEYMAT         = prf+(SK_d, Ni | Nr): i->r key | salt, then r->i key | salt   §2.17
  *
  * The identity the peer claims must equal the configured remote ID, type ID_FQDN, octet for
  * octet. A responder serving several tunnels from one address may switch to the tunnel whose
- * remote ID the initiator claims, if that tunnel runs the same IKE proposal.
+ * remote ID the initiator claims, if that tunnel runs the same IKE proposal. With certificates
+ * the peer's certificate must also chain to the tunnel's CA and name that same site
+ * (ike_cert.c), and its key must have signed the AUTH octets.
  *
  * Secrets: the PSK-derived key, MACed IDs and KEYMAT are wiped at each function's exit.
  */
@@ -25,12 +29,14 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "common/error.h"
 #include "common/wr.h"
 #include "edge/ike/ike_internal.h"
+#include "edge/ike/ike_natt.h"
 
 static const char phase[] = "IKE_AUTH";
 
@@ -88,6 +94,94 @@ out:
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(tail, sizeof(tail));
 	return rc;
+}
+
+/* <SignedOctets> of one side (§2.15): its IKE_SA_INIT message | the other side's nonce |
+ * prf(SK_p, its ID payload body). *out is allocated (free() after OPENSSL_cleanse). */
+static int signed_octets(const struct ike_ikesa *sa, bool of_initiator, const uint8_t *id,
+			 size_t id_len, uint8_t **out, size_t *len)
+{
+	const struct ike_cached *msg = of_initiator ? &sa->init_req : &sa->init_resp;
+	const uint8_t *nonce = of_initiator ? sa->nr : sa->ni;
+	size_t nonce_len = of_initiator ? sa->nr_len : sa->ni_len;
+	const uint8_t *sk_p = of_initiator ? sa->keys.sk_pi : sa->keys.sk_pr;
+	size_t h = ike_prf_len(sa->prf);
+	uint8_t *buf;
+	int rc;
+
+	*out = NULL;
+	if (!msg->buf || h == 0)
+		return -EINVAL;
+	buf = malloc(msg->len + nonce_len + h);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, msg->buf, msg->len);
+	memcpy(buf + msg->len, nonce, nonce_len);
+	/* MACedIDFor{I,R} = prf(SK_p{i,r}, RestOf{Init,Resp}IDPayload) */
+	rc = ike_prf(sa->prf, sk_p, h, id, id_len, NULL, 0, buf + msg->len + nonce_len);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = msg->len + nonce_len + h;
+	return 0;
+}
+
+static void octets_free(uint8_t *buf, size_t len)
+{
+	if (buf)
+		OPENSSL_cleanse(buf, len);
+	free(buf);
+}
+
+/* Our AUTH payload over our ID payload body: the PSK MIC, or an RFC 7427 signature with our
+ * key's natural algorithm, which the peer must have announced (RFC 7427 §4). buf holds the
+ * data *out points to. On failure why says what to change. */
+static int our_auth(const struct ike_ikesa *sa, const uint8_t *id, size_t id_len,
+		    uint8_t buf[static IKE_CERT_AUTH_MAX], struct ike_auth *out, char *why,
+		    size_t cap)
+{
+	const struct ike_peer_config *cfg = &sa->peer->cfg;
+	uint8_t *oct = NULL;
+	size_t n = 0, olen = 0;
+	int rc;
+
+	snprintf(why, cap, "could not compute our AUTH payload");
+	if (cfg->auth == IKE_PEER_AUTH_PSK) {
+		rc = psk_auth(sa, sa->initiator, id, id_len, buf, &n);
+		*out = (struct ike_auth){IKE_AUTH_SHARED_KEY_MIC, buf, n};
+		return rc;
+	}
+	static const char *const hash_names[] = {
+		[IKE_HASH_SHA2_256] = "sha256",
+		[IKE_HASH_SHA2_384] = "sha384",
+		[IKE_HASH_SHA2_512] = "sha512",
+		[IKE_HASH_IDENTITY] = "identity, for Ed25519",
+	};
+	uint16_t hash = ike__cert_key_hash(cfg->key);
+	if (hash == 0 || hash > IKE_HASH_IDENTITY || !(sa->peer_sig_hashes & (1u << hash))) {
+		snprintf(
+			why, cap,
+			"peer did not announce hash algorithm %u (%s) in SIGNATURE_HASH_ALGORITHMS "
+			"(RFC 7427 §4), and our key signs with it: the peer cannot verify our "
+			"certificate authentication",
+			(unsigned)hash,
+			hash && hash <= IKE_HASH_IDENTITY && hash_names[hash] ? hash_names[hash]
+									      : "?");
+		return -EPROTO;
+	}
+	rc = signed_octets(sa, sa->initiator, id, id_len, &oct, &olen);
+	if (rc == 0)
+		rc = ike__cert_sign(cfg->key, oct, olen, buf, &n);
+	octets_free(oct, olen);
+	*out = (struct ike_auth){IKE_AUTH_DIGITAL_SIGNATURE, buf, n};
+	return rc;
+}
+
+static time_t wall_time(const struct ike_engine *eng)
+{
+	return eng->env.wall_time ? eng->env.wall_time(eng->env.ctx) : time(NULL);
 }
 
 /* Whether the AUTH payload the peer sent verifies over its ID payload body. */
@@ -184,6 +278,7 @@ static int child_up(struct ike_ikesa *sa, uint32_t spi_out, const struct ike_ts_
 	k->local_ts = *local;
 	k->remote_ts = *remote;
 	k->lifetime_s = cfg->child_lifetime_s;
+	ike__natt_child_keys(sa, k);
 	eng->stats.children_up++;
 	LOG_NOTICE(IKE, "Child SA up",
 		   "tunnel=%s sa=%016" PRIx64 " spi_in=%08" PRIx32 " spi_out=%08" PRIx32
@@ -203,21 +298,22 @@ out:
 
 /* ---- initiator ---- */
 
-/* IDi, [N(INITIAL_CONTACT)], IDr, AUTH, SAi2, TSi, TSr into eng->chain. */
-static int initiator_chain(struct ike_ikesa *sa, size_t *len, uint8_t *first)
+/* IDi, [CERT+, CERTREQ,] [N(INITIAL_CONTACT)], IDr, AUTH, SAi2, TSi, TSr into eng->chain. */
+static int initiator_chain(struct ike_ikesa *sa, size_t *len, uint8_t *first, char *why, size_t cap)
 {
 	struct ike_engine *eng = sa->eng;
 	const struct ike_peer_config *cfg = &sa->peer->cfg;
 	struct wr w = wr_init(eng->chain, sizeof(eng->chain));
-	uint8_t idb[ID_BODY_MAX], auth[IKE_PRF_MAX_LEN], spi[4];
-	size_t id_len = id_body(cfg->local_id, idb), auth_len = 0;
+	uint8_t idb[ID_BODY_MAX], auth[IKE_CERT_AUTH_MAX], spi[4];
+	size_t id_len = id_body(cfg->local_id, idb);
+	struct ike_auth ours;
 	struct ike_sa sa2;
 	struct ike_ts_list tsi, tsr;
 	struct ike_build b;
 	int rc;
 
 	spi_bytes(sa->child_spi_in, spi);
-	rc = psk_auth(sa, true, idb, id_len, auth, &auth_len);
+	rc = our_auth(sa, idb, id_len, auth, &ours, why, cap);
 	if (rc == 0)
 		rc = ike__prop_to_sa(&cfg->esp, PROPOSAL_ESP, spi, sizeof(spi), &sa2);
 	if (rc != 0)
@@ -226,13 +322,15 @@ static int initiator_chain(struct ike_ikesa *sa, size_t *len, uint8_t *first)
 	ike__ts_from_prefixes(cfg->remote_ts, cfg->n_remote_ts, &tsr);
 	ike_build_init(&b, &w, NULL);
 	ike_build_raw(&b, IKE_PAYLOAD_IDI, false, idb, id_len);
+	if (cfg->auth == IKE_PEER_AUTH_CERT && (rc = ike__cert_build(&b, cfg, true, true)) != 0)
+		goto out;
 	/* §2.4: INITIAL_CONTACT when this is our only IKE SA with the peer. */
 	if (!ike__sa_find_peer(eng, sa->peer, sa, IKE_STATE_ESTABLISHED))
 		ike_build_notify(&b, &(struct ike_notify){.type = IKE_N_INITIAL_CONTACT});
 	ike_build_id(&b, IKE_PAYLOAD_IDR,
 		     &(struct ike_id){IKE_ID_FQDN, (const uint8_t *)cfg->remote_id,
 				      strnlen(cfg->remote_id, IKE_ID_MAX)});
-	ike_build_auth(&b, &(struct ike_auth){IKE_AUTH_SHARED_KEY_MIC, auth, auth_len});
+	ike_build_auth(&b, &ours);
 	ike_build_sa(&b, &sa2);
 	ike_build_ts(&b, IKE_PAYLOAD_TSI, &tsi);
 	ike_build_ts(&b, IKE_PAYLOAD_TSR, &tsr);
@@ -248,11 +346,15 @@ int ike__auth_request_send(struct ike_ikesa *sa)
 	struct ike_hdr hdr;
 	size_t len = 0;
 	uint8_t first = IKE_PAYLOAD_NONE;
+	char why[IKE_CERT_REASON_MAX];
 	int rc;
 
 	rc = child_spi_new(sa->eng, &sa->child_spi_in);
-	if (rc == 0)
-		rc = initiator_chain(sa, &len, &first);
+	if (rc == 0) {
+		rc = initiator_chain(sa, &len, &first, why, sizeof(why));
+		if (rc != 0) /* the caller's generic failure is then ignored (already failed) */
+			ike__sa_fail(sa, phase, 0, "%s: %s", why, sdw_strerror(rc));
+	}
 	if (rc == 0)
 		rc = ike__request_hdr(sa, IKE_EXCH_IKE_AUTH, &hdr);
 	if (rc == 0)
@@ -294,6 +396,44 @@ static const char *auth_payloads_parse(const struct ike_payloads *pls, bool requ
 	    ike_auth_parse(ap->auth_pl->body, ap->auth_pl->len, &ap->auth) != IKE_PARSE_OK)
 		return "AUTH";
 	return NULL;
+}
+
+/* Certificate authentication of the peer, whose ID already equals the tunnel's remote ID:
+ * method 14, a certificate that chains to the tunnel's CA and names that site, and a signature
+ * by its key over the peer's signed octets. On success records the site; else why. */
+static bool cert_auth_ok(struct ike_ikesa *sa, const struct ike_payloads *pls,
+			 const struct auth_payloads *ap, bool of_initiator, char *why, size_t cap)
+{
+	const struct ike_peer_config *cfg = &sa->peer->cfg;
+	const struct ike_payload *id_pl = of_initiator ? ap->idi_pl : ap->idr_pl;
+	char site[IKE_CERT_SITE_MAX];
+	EVP_PKEY *pub = NULL;
+	uint8_t *oct = NULL;
+	size_t olen = 0;
+	bool ok = false;
+
+	if (ap->auth.method != IKE_AUTH_DIGITAL_SIGNATURE) {
+		snprintf(why, cap,
+			 "peer authenticates with method %u; tunnel %s uses certificates (RFC 7427 "
+			 "digital signature, method 14)",
+			 (unsigned)ap->auth.method, cfg->name);
+		return false;
+	}
+	if (ike__cert_peer_check(cfg, pls, wall_time(sa->eng), &pub, site, why, cap) != 0)
+		goto out;
+	if (signed_octets(sa, of_initiator, id_pl->body, id_pl->len, &oct, &olen) != 0) {
+		snprintf(why, cap, "could not compute the peer's signed octets");
+		goto out;
+	}
+	ok = ike__cert_verify(pub, oct, olen, ap->auth.data, ap->auth.len, why, cap);
+	if (ok) {
+		sa->cert_auth = true;
+		snprintf(sa->peer_site, sizeof(sa->peer_site), "%s", site);
+	}
+out:
+	octets_free(oct, olen);
+	EVP_PKEY_free(pub);
+	return ok;
 }
 
 /* The Child SA part of a response: the chosen proposal, TSi and TSr, checked against what we
@@ -384,12 +524,20 @@ void ike__auth_process_response(struct ike_ikesa *sa, const struct ike_payloads 
 	uint16_t err = ike__notify_error(pls);
 
 	if (err == IKE_N_AUTHENTICATION_FAILED) {
-		ike__sa_fail(
-			sa, phase, err,
-			"responder refused our authentication (AUTHENTICATION_FAILED): check "
-			"that both sides use the same pre-shared key and that the peer expects "
-			"identity fqdn:%s",
-			cfg->local_id);
+		if (cfg->auth == IKE_PEER_AUTH_CERT)
+			ike__sa_fail(
+				sa, phase, err,
+				"responder refused our authentication (AUTHENTICATION_FAILED): "
+				"check that it trusts our CA, that it expects identity "
+				"fqdn:%s, and its log for the reason",
+				cfg->local_id);
+		else
+			ike__sa_fail(
+				sa, phase, err,
+				"responder refused our authentication (AUTHENTICATION_FAILED): "
+				"check that both sides use the same pre-shared key and that the "
+				"peer expects identity fqdn:%s",
+				cfg->local_id);
 		return;
 	}
 	const char *bad = auth_payloads_parse(pls, false, &ap);
@@ -408,8 +556,14 @@ void ike__auth_process_response(struct ike_ikesa *sa, const struct ike_payloads 
 			     cfg->remote_id, id_str(&ap.idr, got, sizeof(got)));
 		return;
 	}
-	if (ap.auth.method != IKE_AUTH_SHARED_KEY_MIC ||
-	    !psk_verify(sa, false, ap.idr_pl, &ap.auth)) {
+	if (cfg->auth == IKE_PEER_AUTH_CERT) {
+		char why[IKE_CERT_REASON_MAX];
+		if (!cert_auth_ok(sa, pls, &ap, false, why, sizeof(why))) {
+			ike__sa_fail(sa, phase, IKE_N_AUTHENTICATION_FAILED, "%s", why);
+			return;
+		}
+	} else if (ap.auth.method != IKE_AUTH_SHARED_KEY_MIC ||
+		   !psk_verify(sa, false, ap.idr_pl, &ap.auth)) {
 		ike__sa_fail(sa, phase, IKE_N_AUTHENTICATION_FAILED,
 			     "responder's AUTH (method %u) did not verify with our pre-shared key: "
 			     "the keys differ",
@@ -417,7 +571,8 @@ void ike__auth_process_response(struct ike_ikesa *sa, const struct ike_payloads 
 		return;
 	}
 	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED, "IKE_AUTH done, responder authenticated");
-	ike__event(sa->eng, sa, IKE_EVENT_ESTABLISHED, phase, 0, "authenticated with a PSK");
+	ike__event(sa->eng, sa, IKE_EVENT_ESTABLISHED, phase, 0,
+		   sa->cert_auth ? "authenticated with a certificate" : "authenticated with a PSK");
 	initiator_child(sa, pls, &ap);
 }
 
@@ -524,21 +679,22 @@ out:
 	free(in);
 }
 
-/* IDr, AUTH, then SAr2, TSi, TSr or the child's error notify, into eng->chain. */
+/* IDr, [CERT+,] AUTH, then SAr2, TSi, TSr or the child's error notify, into eng->chain. */
 static int responder_chain(struct ike_ikesa *sa, const struct child_answer *ca, size_t *len,
-			   uint8_t *first)
+			   uint8_t *first, char *why, size_t cap)
 {
 	struct ike_engine *eng = sa->eng;
 	const struct ike_peer_config *cfg = &sa->peer->cfg;
 	struct wr w = wr_init(eng->chain, sizeof(eng->chain));
-	uint8_t idb[ID_BODY_MAX], auth[IKE_PRF_MAX_LEN], spi[4];
-	size_t id_len = id_body(cfg->local_id, idb), auth_len = 0;
+	uint8_t idb[ID_BODY_MAX], auth[IKE_CERT_AUTH_MAX], spi[4];
+	size_t id_len = id_body(cfg->local_id, idb);
+	struct ike_auth ours;
 	struct ike_sa sa2;
 	struct ike_build b;
 	int rc;
 
 	spi_bytes(sa->child_spi_in, spi);
-	rc = psk_auth(sa, false, idb, id_len, auth, &auth_len);
+	rc = our_auth(sa, idb, id_len, auth, &ours, why, cap);
 	if (rc == 0)
 		rc = ike__prop_to_sa(&cfg->esp, PROPOSAL_ESP, spi, sizeof(spi), &sa2);
 	if (rc != 0)
@@ -546,7 +702,9 @@ static int responder_chain(struct ike_ikesa *sa, const struct child_answer *ca, 
 	sa2.prop[0].num = ca->prop_num;
 	ike_build_init(&b, &w, NULL);
 	ike_build_raw(&b, IKE_PAYLOAD_IDR, false, idb, id_len);
-	ike_build_auth(&b, &(struct ike_auth){IKE_AUTH_SHARED_KEY_MIC, auth, auth_len});
+	if (cfg->auth == IKE_PEER_AUTH_CERT && (rc = ike__cert_build(&b, cfg, true, false)) != 0)
+		goto out;
+	ike_build_auth(&b, &ours);
 	if (ca->notify) {
 		ike_build_notify(&b, &(struct ike_notify){.type = ca->notify});
 	} else {
@@ -578,6 +736,7 @@ static void responder_accept(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	struct child_answer *ca = calloc(1, sizeof(*ca));
 	size_t len = 0;
 	uint8_t first = IKE_PAYLOAD_NONE;
+	char why[IKE_CERT_REASON_MAX] = "";
 	int rc = ca ? 0 : -ENOMEM;
 
 	if (rc == 0) {
@@ -585,8 +744,12 @@ static void responder_accept(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 		if (ca->notify == 0)
 			rc = child_spi_new(sa->eng, &sa->child_spi_in);
 	}
-	if (rc == 0)
-		rc = responder_chain(sa, ca, &len, &first);
+	if (rc == 0 && (rc = responder_chain(sa, ca, &len, &first, why, sizeof(why))) != 0) {
+		/* We cannot prove our identity: tell the initiator, say why here. */
+		responder_refuse(sa, hdr, IKE_N_AUTHENTICATION_FAILED, from, to, why);
+		free(ca);
+		return;
+	}
 	if (rc == 0)
 		rc = ike__response_send_sk(sa, hdr, first, sa->eng->chain, len, from, to);
 	if (rc != 0) {
@@ -597,7 +760,8 @@ static void responder_accept(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	if (ap->initial_contact)
 		initial_contact(sa);
 	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED, "IKE_AUTH done, initiator authenticated");
-	ike__event(sa->eng, sa, IKE_EVENT_ESTABLISHED, phase, 0, "authenticated with a PSK");
+	ike__event(sa->eng, sa, IKE_EVENT_ESTABLISHED, phase, 0,
+		   sa->cert_auth ? "authenticated with a certificate" : "authenticated with a PSK");
 	if (ca->notify) {
 		LOG_NOTICE(IKE, "Child SA refused", "tunnel=%s sa=%016" PRIx64 " reason=\"%s\"",
 			   sa->peer->cfg.name, sa->spi_r, ca->why);
@@ -631,6 +795,18 @@ void ike__auth_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 		snprintf(why, sizeof(why), "initiator asked for identity %s; we are fqdn:%s",
 			 id_str(&ap.idr, got, sizeof(got)), peer->cfg.local_id);
 		responder_refuse(sa, hdr, IKE_N_AUTHENTICATION_FAILED, from, to, why);
+		return;
+	}
+	if (peer->cfg.auth == IKE_PEER_AUTH_CERT) {
+		char cwhy[IKE_CERT_REASON_MAX];
+		if (!ike__cert_req_matches(&peer->cfg, pls))
+			LOG_INFO(IKE, "peer requests certificates of another CA than ours",
+				 "tunnel=%s sa=%016" PRIx64, peer->cfg.name, sa->spi_r);
+		if (!cert_auth_ok(sa, pls, &ap, true, cwhy, sizeof(cwhy))) {
+			responder_refuse(sa, hdr, IKE_N_AUTHENTICATION_FAILED, from, to, cwhy);
+			return;
+		}
+		responder_accept(sa, hdr, &ap, from, to);
 		return;
 	}
 	if (ap.auth.method != IKE_AUTH_SHARED_KEY_MIC) {

@@ -11,7 +11,8 @@
  *                                      <--  HDR, N(COOKIE)                 too many half-open
  *                                      <--  HDR, N(NO_PROPOSAL_CHOSEN)     no acceptable offer
  *                                      <--  HDR, N(INVALID_KE_PAYLOAD)     KEi of another group
- *                                      <--  HDR, SAr1, KEr, Nr, N(NAT_D...), N(FRAG...), N(SIG...)
+ *                                      <--  HDR, SAr1, KEr, Nr, [CERTREQ,] N(NAT_D...), N(FRAG...),
+ *                                                N(SIG...)
  *
  * The three refusals keep no state on the responder. The initiator repeats its request with the
  * cookie (same SPIi, nonce and KE, message ID 0); an INVALID_KE_PAYLOAD could only be followed
@@ -30,12 +31,13 @@
 #include "common/error.h"
 #include "common/wr.h"
 #include "edge/ike/ike_internal.h"
+#include "edge/ike/ike_natt.h"
 
 static const char phase[] = "IKE_SA_INIT";
 
-/* RFC 7427 §4: the hashes we could sign with (announced; PSK does not use them). */
+/* RFC 7427 §4: the hashes we verify signatures with; IDENTITY (RFC 8420) for Ed25519. */
 static const uint8_t sig_hashes[] = {0, IKE_HASH_SHA2_256, 0, IKE_HASH_SHA2_384,
-				     0, IKE_HASH_SHA2_512};
+				     0, IKE_HASH_SHA2_512, 0, IKE_HASH_IDENTITY};
 
 /* §2.23: SHA-1(SPIi | SPIr | IP address | port), with the SPIs of the message's header. */
 static int natd_hash(uint64_t spi_i, uint64_t spi_r, const struct ike_endpoint *ep,
@@ -85,13 +87,18 @@ static void build_natd(struct ike_build *b, uint16_t type, const uint8_t hash[st
 	ike_build_notify(b, &(struct ike_notify){.type = type, .data = hash, .len = IKE_NATD_LEN});
 }
 
-/* The status notifies both roles send after SA, KE and nonce. */
+/* The status notifies both roles send after SA, KE and nonce. With fake_src (forced NAT-T),
+ * the source hash is of the unspecified address and port 0, which matches no real endpoint:
+ * the peer concludes we are behind a NAT and floats (strongSwan's encap=yes does the same). */
 static int build_status_notifies(struct ike_build *b, uint64_t spi_i, uint64_t spi_r,
-				 const struct ike_endpoint *src, const struct ike_endpoint *dst)
+				 const struct ike_endpoint *src, const struct ike_endpoint *dst,
+				 bool fake_src)
 {
 	uint8_t h_src[IKE_NATD_LEN], h_dst[IKE_NATD_LEN];
+	struct ike_endpoint fake = {.addr = {.family = src->addr.family}};
 
-	if (natd_hash(spi_i, spi_r, src, h_src) != 0 || natd_hash(spi_i, spi_r, dst, h_dst) != 0)
+	if (natd_hash(spi_i, spi_r, fake_src ? &fake : src, h_src) != 0 ||
+	    natd_hash(spi_i, spi_r, dst, h_dst) != 0)
 		return -EIO;
 	build_natd(b, IKE_N_NAT_DETECTION_SOURCE_IP, h_src);
 	build_natd(b, IKE_N_NAT_DETECTION_DESTINATION_IP, h_dst);
@@ -204,7 +211,7 @@ int ike__init_request_send(struct ike_ikesa *sa)
 	ike_build_sa(&b, &offer);
 	ike_build_ke(&b, &(struct ike_ke){cfg->ike.group, pub, pub_len});
 	ike_build_nonce(&b, &(struct ike_nonce){sa->ni, sa->ni_len});
-	rc = build_status_notifies(&b, sa->spi_i, 0, &sa->local, &sa->remote);
+	rc = build_status_notifies(&b, sa->spi_i, 0, &sa->local, &sa->remote, cfg->force_encap);
 	if (rc == 0)
 		rc = ike_build_finish(&b, &len);
 	if (rc != 0)
@@ -291,6 +298,7 @@ struct init_payloads {
 	struct ike_nonce nonce;
 	const struct ike_payload *sa_pl, *ke_pl, *nonce_pl;
 	bool frag;
+	uint8_t sig_hashes; /* RFC 7427 §4 hash IDs announced (ike__cert_hash_mask) */
 };
 
 /* Find and parse SA, KE and Nonce; returns the name of the first missing or malformed one. */
@@ -303,6 +311,9 @@ static const char *init_payloads_parse(const struct ike_payloads *pls, bool resp
 	out->ke_pl = ike__payload_find(pls, IKE_PAYLOAD_KE);
 	out->nonce_pl = ike__payload_find(pls, IKE_PAYLOAD_NONCE);
 	out->frag = ike__notify_find(pls, IKE_N_FRAGMENTATION_SUPPORTED, &n);
+	out->sig_hashes = ike__notify_find(pls, IKE_N_SIGNATURE_HASH_ALGORITHMS, &n)
+				  ? ike__cert_hash_mask(n.data, n.len)
+				  : 0;
 	if (!out->sa_pl ||
 	    ike_sa_parse(out->sa_pl->body, out->sa_pl->len, response, out->sa) != IKE_PARSE_OK)
 		return "SA";
@@ -377,8 +388,10 @@ static void initiator_accept(struct ike_ikesa *sa, const uint8_t *pkt, size_t le
 	memcpy(sa->nr, ip->nonce.data, ip->nonce.len);
 	sa->nr_len = ip->nonce.len;
 	sa->peer_frag = ip->frag;
+	sa->peer_sig_hashes = ip->sig_hashes;
 	/* The response came from the peer (remote) to us (local). */
 	natd_record(sa, &eng->rx.pls, sa->spi_r, &sa->remote, &sa->local);
+	ike__natt_after_init(sa);
 	rc = agree_and_derive(sa, &ip->ke);
 	if (rc != 0) {
 		ike__sa_fail(sa, phase, 0, "key exchange with the responder's KE failed: %s",
@@ -557,7 +570,11 @@ static int responder_answer(struct ike_ikesa *sa, const uint8_t *pkt, size_t len
 	ike_build_sa(&b, &chosen);
 	ike_build_ke(&b, &(struct ike_ke){cfg->ike.group, pub, pub_len});
 	ike_build_nonce(&b, &(struct ike_nonce){sa->nr, sa->nr_len});
-	rc = build_status_notifies(&b, sa->spi_i, sa->spi_r, &sa->local, &sa->remote);
+	/* §3.7: with certificates, name the CA we trust so the initiator sends its chain. */
+	if (cfg->auth == IKE_PEER_AUTH_CERT && (rc = ike__cert_build(&b, cfg, false, true)) != 0)
+		return rc;
+	rc = build_status_notifies(&b, sa->spi_i, sa->spi_r, &sa->local, &sa->remote,
+				   cfg->force_encap);
 	if (rc == 0)
 		rc = ike_build_finish(&b, &mlen);
 	if (rc == 0)
@@ -589,10 +606,12 @@ static void responder_create(struct ike_engine *eng, const struct ike_peer *peer
 	sa->remote = *from;
 	sa->msgid_peer_next = 1; /* IKE_SA_INIT was message 0 */
 	sa->peer_frag = ip->frag;
+	sa->peer_sig_hashes = ip->sig_hashes;
 	memcpy(sa->ni, ip->nonce.data, ip->nonce.len);
 	sa->ni_len = ip->nonce.len;
 	sa->nr_len = IKE_NONCE_LEN;
 	natd_record(sa, &eng->rx.pls, 0, from, to);
+	ike__natt_after_init(sa);
 	rc = ike__random(eng, sa->nr, sa->nr_len);
 	if (rc == 0)
 		rc = ike_kex_new(peer->cfg.ike.group, &sa->kex);

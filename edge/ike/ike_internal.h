@@ -8,7 +8,11 @@
  *               counters, timers.
  *   ike_init.c  IKE_SA_INIT both roles: proposals, KE, nonces, NAT detection, cookies,
  *               INVALID_KE_PAYLOAD, IKE SA key derivation.
- *   ike_auth.c  IKE_AUTH both roles: identities, PSK authentication, the first Child SA.
+ *   ike_auth.c  IKE_AUTH both roles: identities, PSK or certificate authentication, the first
+ *               Child SA.
+ *   ike_cert.c  RFC 7427 signatures, CERT/CERTREQ payloads, the peer certificate's checks.
+ *   ike_natt.c  NAT-T: the float to port 4500, peers moving behind a NAT, keepalives.
+ *   ike_frag.c  RFC 7383 fragments: sealing, cached fragmented messages, reassembly.
  *   ike_child.c CREATE_CHILD_SA both roles (new Child SA, Child SA and IKE SA rekey, PFS,
  *               collisions), the Child SA list, lifetimes, and the work queue that starts our
  *               next request when the window is free (ike__sa_kick).
@@ -29,6 +33,8 @@
 
 #include "common/log.h"
 #include "common/proposal.h"
+#include "edge/ike/ike_cert.h"
+#include "edge/ike/ike_frag.h"
 #include "edge/ike/ike_kex.h"
 #include "edge/ike/ike_keys.h"
 #include "edge/ike/ike_msg.h"
@@ -55,10 +61,13 @@ struct ike_peer {
 	struct ike_peer_config cfg;
 };
 
-/* A message kept for retransmission: our outstanding request or our last response. */
+/* A message kept for retransmission: our outstanding request or our last response. With
+ * n_frags > 0 it went out in RFC 7383 fragments: buf holds n_frags datagrams, each preceded by
+ * its 2-octet length (ike__cached_send() sends them all). */
 struct ike_cached {
 	uint8_t *buf;
 	size_t len;
+	uint16_t n_frags;
 };
 
 /* A Child SA pair of an IKE SA. */
@@ -152,6 +161,18 @@ struct ike_ikesa {
 	/* The first Child SA. */
 	uint32_t child_spi_in;
 
+	/* Certificate authentication (ike_auth.c, ike_cert.c). */
+	uint8_t peer_sig_hashes; /* RFC 7427 §4 hash IDs the peer announced: bit n = ID n */
+	bool cert_auth;          /* the peer proved a certificate */
+	char peer_site[IKE_CERT_SITE_MAX];
+
+	/* NAT-T (ike_natt.c). */
+	bool natt;             /* floated to port 4500: ESP must be UDP-encapsulated */
+	uint64_t keepalive_at; /* next NAT-keepalive while we are behind a NAT */
+
+	/* RFC 7383 reassembly, one message per direction (ike_frag.c). */
+	struct ike_frag_rx frag_rx;
+
 	/* Child SAs, rekeying and deletion (ike_child.c, ike_info.c). */
 	uint16_t create_wanted; /* additional Child SAs to negotiate */
 	bool rekey_wanted;      /* rekey the IKE SA when the window is free */
@@ -161,7 +182,7 @@ struct ike_ikesa {
 	uint64_t rekey_at; /* IKE SA soft lifetime (UINT64_MAX: never) */
 	uint64_t retry_at; /* no new CREATE_CHILD_SA before (TEMPORARY_FAILURE backoff) */
 
-	char reason[256]; /* why the SA failed, for the event */
+	char reason[IKE_CERT_REASON_MAX]; /* why the SA failed, for the event */
 };
 
 struct ike_engine {

@@ -31,6 +31,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "edge/ike/ike_internal.h"
+#include "edge/ike/ike_natt.h"
 
 static const char *const state_names[IKE_STATE_COUNT] = {
 	[IKE_STATE_IDLE] = "idle",
@@ -56,6 +57,7 @@ static const char *const event_names[IKE_EVENT_TYPE_COUNT] = {
 	[IKE_EVENT_IKE_REKEYED] = "ike_rekeyed",
 	[IKE_EVENT_IKE_DELETED] = "ike_deleted",
 	[IKE_EVENT_REKEY_FAILED] = "rekey_failed",
+	[IKE_EVENT_PEER_MOVED] = "peer_moved",
 };
 
 static const char *const child_down_names[IKE_CHILD_DOWN_REASON_COUNT] = {
@@ -103,6 +105,7 @@ enum {
 	DEFAULT_HALF_OPEN_TIMEOUT_MS = 30000,
 	DEFAULT_HALF_OPEN_MAX = 1024,
 	DEFAULT_LINGER_MS = 30000,
+	DEFAULT_NATT_KEEPALIVE_MS = 20000,
 	PEER_LOG_BURST = 20,
 	PEER_LOG_INTERVAL_MS = 1000,
 	SPI_DRAWS = 8,
@@ -258,6 +261,7 @@ int ike__cache_set(struct ike_cached *c, const uint8_t *msg, size_t len)
 	free(c->buf);
 	c->buf = copy;
 	c->len = len;
+	c->n_frags = 0;
 	return 0;
 }
 
@@ -266,6 +270,7 @@ void ike__cache_clear(struct ike_cached *c)
 	free(c->buf);
 	c->buf = NULL;
 	c->len = 0;
+	c->n_frags = 0;
 }
 
 static bool cache_equal(const struct ike_cached *c, const uint8_t *msg, size_t len)
@@ -374,6 +379,9 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 		eng->cfg.half_open_max = DEFAULT_HALF_OPEN_MAX;
 	if (!eng->cfg.linger_ms)
 		eng->cfg.linger_ms = DEFAULT_LINGER_MS;
+	if (!eng->cfg.natt_keepalive_ms)
+		eng->cfg.natt_keepalive_ms = DEFAULT_NATT_KEEPALIVE_MS;
+	ike__frag_config(&eng->cfg);
 	eng->rl = (struct log_ratelimit){.interval_ms = PEER_LOG_INTERVAL_MS,
 					 .burst = PEER_LOG_BURST};
 	eng->cookie_version = 1;
@@ -403,6 +411,7 @@ static void sa_free(struct ike_ikesa *sa)
 	ike__cache_clear(&sa->last_req);
 	ike__cache_clear(&sa->init_req);
 	ike__cache_clear(&sa->init_resp);
+	ike__frag_rx_free(&sa->frag_rx);
 	OPENSSL_cleanse(sa, sizeof(*sa));
 	free(sa);
 }
@@ -419,6 +428,7 @@ void ike_engine_free(struct ike_engine *eng)
 	while (eng->peers) {
 		struct ike_peer *p = eng->peers;
 		eng->peers = p->next;
+		ike__cert_config_unref(&p->cfg);
 		OPENSSL_cleanse(p, sizeof(*p));
 		free(p);
 	}
@@ -458,8 +468,11 @@ static const char *peer_config_problem(const struct ike_peer_config *c, const ch
 		return "local_id";
 	if (!str_ok(c->remote_id, sizeof(c->remote_id)))
 		return "remote_id";
+	*why = "must be psk or certificate";
+	if (c->auth != IKE_PEER_AUTH_PSK && c->auth != IKE_PEER_AUTH_CERT)
+		return "auth";
 	*why = "must be 1 to 128 octets";
-	if (c->psk_len == 0 || c->psk_len > IKE_PSK_MAX)
+	if (c->auth == IKE_PEER_AUTH_PSK && (c->psk_len == 0 || c->psk_len > IKE_PSK_MAX))
 		return "psk";
 	*why = "needs an AEAD cipher, a PRF and a group of x25519, ecp256 or ecp384";
 	if (ike_sk_keymat_len(c->ike.encr) == 0 || ike__prf_id(c->ike.prf) == 0 ||
@@ -491,10 +504,15 @@ static struct ike_peer *peer_by_name(struct ike_engine *eng, const char *name)
 int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cfg)
 {
 	const char *why, *field = peer_config_problem(cfg, &why);
-	char name[IKE_PEER_NAME_MAX * 4];
+	char name[IKE_PEER_NAME_MAX * 4], cert_why[IKE_CERT_REASON_MAX];
 
 	ike__safe_str((const uint8_t *)cfg->name, strnlen(cfg->name, sizeof(cfg->name)), name,
 		      sizeof(name));
+	if (!field && cfg->auth == IKE_PEER_AUTH_CERT &&
+	    !ike__cert_config_ok(cfg, cert_why, sizeof(cert_why))) {
+		field = "certificate";
+		why = cert_why;
+	}
 	if (field) {
 		LOG_ERR(IKE, "invalid tunnel configuration",
 			"tunnel=\"%s\" field=\"%s\" problem=\"%s\"", name, field, why);
@@ -508,6 +526,10 @@ int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cf
 	if (!p)
 		return -ENOMEM;
 	p->cfg = *cfg;
+	if (ike__cert_config_ref(&p->cfg) != 0) {
+		free(p);
+		return -ENOMEM;
+	}
 	/* Append, so responders try tunnels in the order they were configured. */
 	struct ike_peer **pp = &eng->peers;
 	while (*pp)
@@ -594,6 +616,8 @@ static void event_fill(const struct ike_engine *eng, const struct ike_ikesa *sa,
 	if (!sa)
 		return;
 	ev->peer = sa->peer->cfg.name;
+	ev->local = sa->local;
+	ev->remote = sa->remote;
 	ev->sa = ike__sa_handle(sa);
 	ev->spi_i = sa->spi_i;
 	ev->spi_r = sa->spi_r;
@@ -705,14 +729,11 @@ int ike__request_hdr(struct ike_ikesa *sa, uint8_t exchange, struct ike_hdr *hdr
 	return 0;
 }
 
-int ike__request_send(struct ike_ikesa *sa, const struct ike_hdr *hdr, const uint8_t *msg,
-		      size_t len)
+/* Send the request now in sa->req (whole or fragmented) and arm its retransmission. */
+static void request_arm(struct ike_ikesa *sa, const struct ike_hdr *hdr)
 {
 	struct ike_engine *eng = sa->eng;
-	int rc = ike__cache_set(&sa->req, msg, len);
 
-	if (rc != 0)
-		return rc;
 	sa->req_pending = true;
 	sa->req_msgid = hdr->msg_id;
 	sa->req_exchange = hdr->exchange;
@@ -720,7 +741,17 @@ int ike__request_send(struct ike_ikesa *sa, const struct ike_hdr *hdr, const uin
 	sa->req_sends = 1;
 	sa->req_interval = eng->cfg.retransmit_base_ms;
 	sa->req_retx_at = ike__now(eng) + sa->req_interval;
-	ike__send_raw(eng, &sa->local, &sa->remote, sa->req.buf, sa->req.len);
+	ike__cached_send(eng, &sa->req, &sa->local, &sa->remote);
+}
+
+int ike__request_send(struct ike_ikesa *sa, const struct ike_hdr *hdr, const uint8_t *msg,
+		      size_t len)
+{
+	int rc = ike__cache_set(&sa->req, msg, len);
+
+	if (rc != 0)
+		return rc;
+	request_arm(sa, hdr);
 	return 0;
 }
 
@@ -729,9 +760,15 @@ int ike__request_send_sk(struct ike_ikesa *sa, const struct ike_hdr *hdr, uint8_
 {
 	struct ike_engine *eng = sa->eng;
 	size_t mlen;
-	int rc = ike_sk_encrypt(&sa->sk_out, hdr, first, chain, len, eng->tx, sizeof(eng->tx),
-				&mlen);
+	int rc;
 
+	if (ike__frag_needed(sa, len)) {
+		rc = ike__frag_seal(sa, hdr, first, chain, len, &sa->req);
+		if (rc == 0)
+			request_arm(sa, hdr);
+		return rc;
+	}
+	rc = ike_sk_encrypt(&sa->sk_out, hdr, first, chain, len, eng->tx, sizeof(eng->tx), &mlen);
 	if (rc != 0)
 		return rc;
 	return ike__request_send(sa, hdr, eng->tx, mlen);
@@ -746,7 +783,7 @@ int ike__response_send(struct ike_ikesa *sa, const struct ike_hdr *req, const ui
 		return rc;
 	sa->resp_valid = true;
 	sa->resp_msgid = req->msg_id;
-	ike__send_raw(sa->eng, to, from, sa->resp.buf, sa->resp.len);
+	ike__cached_send(sa->eng, &sa->resp, to, from);
 	return 0;
 }
 
@@ -763,9 +800,18 @@ int ike__response_send_sk(struct ike_ikesa *sa, const struct ike_hdr *req, uint8
 		.msg_id = req->msg_id,
 	};
 	size_t mlen;
-	int rc = ike_sk_encrypt(&sa->sk_out, &hdr, first, chain, len, eng->tx, sizeof(eng->tx),
-				&mlen);
+	int rc;
 
+	if (ike__frag_needed(sa, len)) {
+		rc = ike__frag_seal(sa, &hdr, first, chain, len, &sa->resp);
+		if (rc != 0)
+			return rc;
+		sa->resp_valid = true;
+		sa->resp_msgid = req->msg_id;
+		ike__cached_send(eng, &sa->resp, to, from);
+		return 0;
+	}
+	rc = ike_sk_encrypt(&sa->sk_out, &hdr, first, chain, len, eng->tx, sizeof(eng->tx), &mlen);
 	if (rc != 0)
 		return rc;
 	return ike__response_send(sa, req, eng->tx, mlen, from, to);
@@ -801,11 +847,9 @@ static bool decrypt_inner(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		ike__drop(eng, IKE_DROP_INVALID, from, "unencrypted message after IKE_SA_INIT");
 		return false;
 	}
-	if (sk->type == IKE_PAYLOAD_SKF) {
-		ike__drop(eng, IKE_DROP_UNSUPPORTED, from,
-			  "IKE fragment: reassembly not implemented");
-		return false;
-	}
+	/* RFC 7383: a fragment is verified and held; the last one completes eng->inner. */
+	if (sk->type == IKE_PAYLOAD_SKF)
+		return ike__frag_input(sa, pkt, len, sk, from) == IKE_FRAG_COMPLETE;
 	enum ike_sk_verdict v = ike_sk_decrypt(&sa->sk_in, pkt, len, (size_t)(sk->body - pkt),
 					       sk->len, eng->pt, sizeof(eng->pt), &pt_len);
 	if (v != IKE_SK_OK) {
@@ -861,11 +905,13 @@ static void input_request(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 	enum ike_drop why;
 
 	if (h->msg_id != sa->msgid_peer_next) {
-		/* §2.1: a retransmitted request gets the same response again, octet for octet. */
+		/* §2.1: a retransmitted request gets the same response again, octet for octet;
+		 * of a fragmented one, only its authentic fragment 1 does (RFC 7383 §2.6.1). */
 		if (sa->resp_valid && h->msg_id == sa->resp_msgid &&
-		    cache_equal(&sa->last_req, pkt, len)) {
+		    (ike__frag_is_skf(&eng->rx.pls) ? ike__frag_retransmit_trigger(sa, pkt, len)
+						    : cache_equal(&sa->last_req, pkt, len))) {
 			eng->stats.cached_responses++;
-			ike__send_raw(eng, to, from, sa->resp.buf, sa->resp.len);
+			ike__cached_send(eng, &sa->resp, to, from);
 			return;
 		}
 		ike__drop(eng, IKE_DROP_MSGID, from, "request outside the window");
@@ -883,12 +929,13 @@ static void input_request(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		return;
 	}
 	sa->msgid_peer_next++;
+	ike__natt_authenticated(sa, from, to);
 	handler(sa, h, &eng->inner, from, to);
 	ike__sa_kick(sa);
 }
 
 static void input_response(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
-			   const struct ike_endpoint *from)
+			   const struct ike_endpoint *from, const struct ike_endpoint *to)
 {
 	struct ike_engine *eng = sa->eng;
 	const struct ike_hdr *h = &eng->rx.hdr;
@@ -901,6 +948,7 @@ static void input_response(struct ike_ikesa *sa, const uint8_t *pkt, size_t len,
 		return;
 	sa->req_pending = false;
 	ike__cache_clear(&sa->req);
+	ike__natt_authenticated(sa, from, to);
 	if (h->exchange == IKE_EXCH_IKE_AUTH)
 		ike__auth_process_response(sa, &eng->inner);
 	else if (h->exchange == IKE_EXCH_INFORMATIONAL)
@@ -984,9 +1032,18 @@ void ike_input(struct ike_engine *eng, const uint8_t *pkt, size_t len,
 		return;
 	}
 	if (response)
-		input_response(sa, pkt, len, from);
+		input_response(sa, pkt, len, from, to);
 	else
 		input_request(sa, pkt, len, from, to);
+}
+
+bool ike_send_needs_marker(const struct ike_endpoint *local, const struct ike_endpoint *remote,
+			   const uint8_t *msg, size_t len)
+{
+	/* RFC 3948 §2.3: the NAT-keepalive is the one octet 0xFF, never prefixed. */
+	if (len == 1 && msg[0] == 0xff)
+		return false;
+	return local->port == IKE_NATT_PORT || remote->port == IKE_NATT_PORT;
 }
 
 /* ---- timers ---- */
@@ -1019,7 +1076,7 @@ static void sa_retransmit(struct ike_ikesa *sa, uint64_t now)
 	LOG_INFO(IKE, "IKE request retransmitted", "tunnel=%s sa=%016" PRIx64 " exchange=%s try=%u",
 		 sa->peer->cfg.name, ike__sa_handle(sa), ike__exchange_name(sa->req_exchange),
 		 (unsigned)sa->req_sends);
-	ike__send_raw(eng, &sa->local, &sa->remote, sa->req.buf, sa->req.len);
+	ike__cached_send(eng, &sa->req, &sa->local, &sa->remote);
 }
 
 void ike_tick(struct ike_engine *eng)
@@ -1043,6 +1100,8 @@ void ike_tick(struct ike_engine *eng)
 			ike__sa_fail(sa, "IKE_AUTH", 0,
 				     "half-open: no valid IKE_AUTH request within %u ms",
 				     (unsigned)eng->cfg.half_open_timeout_ms);
+		ike__natt_tick(sa, now);
+		ike__frag_tick(sa, now);
 		ike__sa_kick(sa);
 		pp = &sa->next;
 	}
@@ -1059,6 +1118,10 @@ uint64_t ike_next_timer_ms(const struct ike_engine *eng)
 		     sa->state == IKE_STATE_CLOSED || sa->state == IKE_STATE_REKEYED) &&
 		    sa->deadline < next)
 			next = sa->deadline;
+		if (ike__natt_next(sa) < next)
+			next = ike__natt_next(sa);
+		if (ike__frag_next(sa) < next)
+			next = ike__frag_next(sa);
 		uint64_t child = ike__child_next_timer(sa);
 		if (child < next)
 			next = child;
@@ -1140,6 +1203,11 @@ static void sa_info(const struct ike_ikesa *sa, struct ike_sa_info *out)
 	out->nat_local = sa->nat_local;
 	out->nat_remote = sa->nat_remote;
 	out->peer_fragmentation = sa->peer_frag;
+	out->cert_auth = sa->cert_auth;
+	out->natt = sa->natt;
+	out->keepalives = ike__natt_next(sa) != UINT64_MAX;
+	ike__natt_esp_endpoints(sa, &out->esp_local, &out->esp_remote);
+	snprintf(out->peer_site, sizeof(out->peer_site), "%s", sa->peer_site);
 	for (const struct ike_child *c = sa->children; c; c = c->next)
 		out->n_children++;
 }

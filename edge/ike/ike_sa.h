@@ -12,11 +12,13 @@
  *   ike_tick()              ─────► retransmissions, timeouts, reaping of dead SAs
  *                                   env->child_up(keys), env->event(ev) ◄──┘
  *
- * Implemented: IKE_SA_INIT (cookies, INVALID_KE_PAYLOAD, NAT detection, fragmentation
- * announcement), IKE_AUTH with a pre-shared key and the first Child SA, CREATE_CHILD_SA (more
- * Child SAs, Child SA and IKE SA rekeying with PFS, simultaneous-rekey collisions per §2.8.1 and
- * §2.8.2), INFORMATIONAL (liveness, Delete of Child SAs and of the IKE SA, §1.4.1), and rekeying
- * driven by lifetimes and message ID use.
+ * Implemented: IKE_SA_INIT (cookies, INVALID_KE_PAYLOAD, NAT detection), IKE_AUTH with a
+ * pre-shared key or with certificates (RFC 7427 signatures) and the first Child SA,
+ * CREATE_CHILD_SA (more Child SAs, Child SA and IKE SA rekeying with PFS, simultaneous-rekey
+ * collisions per §2.8.1 and §2.8.2), INFORMATIONAL (liveness, Delete of Child SAs and of the IKE
+ * SA, §1.4.1), rekeying driven by lifetimes and message ID use, IKE fragmentation (RFC 7383)
+ * and NAT traversal (RFC 7296 §2.23: float to port 4500, keepalives, peers that move behind
+ * their NAT).
  *
  * Child SAs and rekeying, make-before-break: a rekey hands the new pair to env->child_up first;
  * the old pair is reported to env->child_down only once it is deleted (by a Delete exchange, or
@@ -38,6 +40,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "common/prefix.h"
 #include "common/proposal.h"
@@ -51,6 +57,7 @@ enum ike_config_limit {
 	IKE_ID_MAX = 256,       /* an ID_FQDN, with its NUL */
 	IKE_PSK_MAX = 128,      /* pre-shared key octets */
 	IKE_PEER_TS_MAX = 16,   /* traffic selectors per side */
+	IKE_PEER_SITE_MAX = 64, /* a site name from a certificate, with its NUL */
 	/* KEYMAT of one Child SA direction: the longest cipher key (32) and the salt. */
 	IKE_CHILD_KEYMAT_MAX = 32 + ESP_SALT_LEN,
 };
@@ -89,6 +96,10 @@ enum ike_event_type {
 	IKE_EVENT_IKE_REKEYED,   /* IKE SA sa replaced by new_sa, which now holds the children */
 	IKE_EVENT_IKE_DELETED,   /* IKE SA sa deleted by a Delete exchange (ours or the peer's) */
 	IKE_EVENT_REKEY_FAILED,  /* a rekey was refused; the old SA stays; reason says why */
+	/* NAT-T (RFC 7296 §2.23): an authenticated message of an established SA came from a new
+	 * address or port of a peer behind a NAT; the SA now sends there (ev->remote). Move the
+	 * data plane too (dp_tunnel_set_peer). */
+	IKE_EVENT_PEER_MOVED,
 	IKE_EVENT_TYPE_COUNT,
 };
 
@@ -102,6 +113,8 @@ struct ike_event {
 	const char *phase;                   /* "IKE_SA_INIT", "IKE_AUTH", "INFORMATIONAL" */
 	uint16_t notify;    /* the error notify sent or received (enum ike_notify_type), or 0 */
 	const char *reason; /* operator-facing text: what disagreed and what to change */
+	/* The SA's endpoints as they are now (for IKE_EVENT_PEER_MOVED: the peer's new one). */
+	struct ike_endpoint local, remote;
 	/* Child SA events: the pair concerned (our inbound SPI, the peer's), and for
 	 * IKE_EVENT_CHILD_REKEYED the pair that replaces it. */
 	uint32_t spi_in, spi_out;
@@ -136,6 +149,12 @@ struct ike_child_keys {
 	struct ike_ts_list local_ts;
 	struct ike_ts_list remote_ts;
 	uint32_t lifetime_s; /* from the peer configuration: rekey before this */
+	/* Where ESP goes: UDP-encapsulated (RFC 3948) between these endpoints. udp_encap says
+	 * that NAT-T was negotiated (a NAT was detected, or encapsulation forced), so the ESP
+	 * packets must be UDP-encapsulated for the peer too; our data plane always encapsulates
+	 * in UDP, on port IKE_NATT_PORT. */
+	bool udp_encap;
+	struct ike_endpoint local, remote;
 	/* A rekey: this pair replaces the one with inbound SPI rekeyed_spi_in, which stays
 	 * installed until env->child_down names it. Install the new inbound SA at once. The
 	 * initiator of the rekey may send on the new pair at once too; its responder should keep
@@ -149,8 +168,17 @@ struct ike_child_keys {
  * What the engine needs from its caller. Every callback receives ctx.
  *   now_ms    a monotonic clock in milliseconds.
  *   random    fill buf[0, len) with CSPRNG output (nonces, SPIs, the cookie secret); 0 or -errno.
- *   send      transmit one datagram from local to remote (UDP payload, no non-ESP marker);
- *             0 or -errno (a failed send is counted and left to retransmission).
+ *   send      transmit one datagram from local to remote as the UDP payload; 0 or -errno (a
+ *             failed send is counted and left to retransmission). The engine never writes the
+ *             4-octet non-ESP marker (RFC 3948 §2.2): when local or remote port is
+ *             IKE_NATT_PORT (NAT-T, after the float of §2.23), the caller MUST prepend four
+ *             zero octets to msg before sending, except for a NAT-keepalive, the one-octet
+ *             datagram 0xFF, which goes out as is. ike_send_needs_marker() makes that decision.
+ *             Symmetrically, ike_input() takes IKE messages with the marker removed; the
+ *             caller discards keepalives it receives on port 4500 and hands ESP elsewhere.
+ *             The caller therefore receives on both IKE_SA_PORT and IKE_NATT_PORT, and passes
+ *             ike_input() the local endpoint (with its port) each datagram arrived at; after a
+ *             float the engine sends from local port IKE_NATT_PORT.
  *   child_up  a Child SA is ready to install (may be NULL).
  *   event     something happened (may be NULL).
  *   child_down the Child SA (spi_in, spi_out) of IKE SA sa is gone: remove both directions
@@ -164,6 +192,8 @@ struct ike_env {
 		    const uint8_t *msg, size_t len);
 	void (*child_up)(void *ctx, const struct ike_child_keys *keys);
 	void (*event)(void *ctx, const struct ike_event *ev);
+	/* Wall-clock time (seconds since the epoch) for certificate validity; NULL: time(). */
+	time_t (*wall_time)(void *ctx);
 	void *ctx;
 	void (*child_down)(void *ctx, const char *peer, uint64_t sa, uint32_t spi_in,
 			   uint32_t spi_out, enum ike_child_down_reason reason);
@@ -186,6 +216,34 @@ struct ike_engine_config {
 	/* A failed or closed SA answers retransmissions this long, then is freed; a replaced
 	 * Child or IKE SA whose Delete the peer owes us is deleted by us after this. [30000] */
 	uint32_t linger_ms;
+	/* NAT-T: interval of NAT-keepalives (RFC 3948 §2.3) sent while we are behind a NAT
+	 * [20000]. */
+	uint32_t natt_keepalive_ms;
+	/* RFC 7383: the longest IKE message (header included, non-ESP marker excluded) we send
+	 * unfragmented to a peer that supports fragmentation; longer ones go in SKF fragments of
+	 * at most this size. [1228: a 1280-octet IPv6 path, less IPv6, UDP and the marker] */
+	uint32_t fragment_size;
+	/* Reassembly bounds: fragments per message [32], octets of one reassembled message
+	 * [16384, at most IKE_FRAG_REASSEMBLY_MAX], and how long an incomplete message is kept
+	 * [5000 ms]. Memory held for reassembly is at most two messages per SA (one each way),
+	 * and only from peers holding the SA's keys. */
+	uint32_t frag_max_fragments;
+	uint32_t frag_max_octets;
+	uint32_t frag_timeout_ms;
+};
+
+/* RFC 7296 §2.23: the UDP port IKE floats to once NAT-T is in use, and ESP-in-UDP's; and
+ * IKE's own port. */
+#define IKE_NATT_PORT 4500
+#define IKE_SA_PORT   500
+
+/* The largest reassembled message (plaintext of all fragments) frag_max_octets may allow. */
+#define IKE_FRAG_REASSEMBLY_MAX 49152
+
+/* How a tunnel authenticates (both sides the same way). */
+enum ike_peer_auth {
+	IKE_PEER_AUTH_PSK,  /* RFC 7296 §2.15 shared key MIC (the zero value) */
+	IKE_PEER_AUTH_CERT, /* RFC 7427 digital signatures with X.509 certificates */
 };
 
 /* One tunnel: who we are, whom we expect, how to authenticate, what to negotiate. */
@@ -193,9 +251,25 @@ struct ike_peer_config {
 	char name[IKE_PEER_NAME_MAX]; /* tunnel name for logs and events; unique per engine */
 	char local_id[IKE_ID_MAX];    /* our ID_FQDN (the site name) */
 	char remote_id[IKE_ID_MAX];   /* the peer's ID_FQDN; IDi/IDr must equal it exactly */
-	uint8_t psk[IKE_PSK_MAX];     /* pre-shared key (RFC 7296 §2.15) */
-	size_t psk_len;               /* 1..IKE_PSK_MAX */
-	struct proposal ike;          /* pinned IKE proposal (encr, prf, group) */
+	enum ike_peer_auth auth;      /* PSK (the zero value) or certificates */
+	uint8_t psk[IKE_PSK_MAX];     /* pre-shared key (RFC 7296 §2.15), IKE_PEER_AUTH_PSK */
+	size_t psk_len;               /* 1..IKE_PSK_MAX with a PSK */
+	/*
+	 * IKE_PEER_AUTH_CERT. Borrowed from the caller: ike_engine_add_peer() takes its own
+	 * reference to each (EVP_PKEY_up_ref, X509_up_ref, one per certificate of the chain) and
+	 * drops them when the engine is freed, so the caller may free its objects right after the
+	 * call. The engine only reads them (signing with key), from the control loop's thread.
+	 *   key     our private key: ECDSA P-256/P-384/P-521, Ed25519 or RSA (signs RSA-PSS)
+	 *   cert    our end-entity certificate (must be key's, and name local_id as its site)
+	 *   chain   intermediates sent after cert, issuer-side last; NULL for none
+	 *   ca      the trust anchor the peer's certificate must chain to (the WAN CA)
+	 * The peer's ID must equal remote_id, and its certificate must name that site.
+	 */
+	EVP_PKEY *key;
+	X509 *cert;
+	STACK_OF(X509) * chain;
+	X509 *ca;
+	struct proposal ike; /* pinned IKE proposal (encr, prf, group) */
 	struct proposal esp; /* pinned ESP proposal (encr, esn; group unused in IKE_AUTH) */
 	/* Lifetimes (0: never rekey). An SA is rekeyed at a soft lifetime 5 to 15% before its
 	 * lifetime, randomly, the configured initiator in the earlier half so that both ends rarely
@@ -209,6 +283,9 @@ struct ike_peer_config {
 	struct ike_endpoint local;  /* our address and port */
 	struct ike_endpoint remote; /* the peer's; family 0 accepts any address (responder only) */
 	bool initiate;              /* we start the SA (ike_sa_initiate) */
+	/* NAT-T even without a NAT (strongSwan's encap=yes): we send a fake
+	 * NAT_DETECTION_SOURCE_IP so the peer floats to port 4500 and encapsulates ESP too. */
+	bool force_encap;
 };
 
 /* Counters. Every dropped datagram is counted once, under its reason. */
@@ -238,6 +315,21 @@ struct ike_stats {
 	uint64_t state_refused; /* transitions the table forbids (a bug if non-zero) */
 	uint64_t sas_created, sas_freed;
 	uint64_t children_up;
+	/* RFC 7383 fragmentation. */
+	struct ike_frag_stats {
+		uint64_t tx_messages;  /* messages we sent fragmented */
+		uint64_t tx_fragments; /* fragments of them */
+		uint64_t rx_fragments; /* fragments verified and kept */
+		uint64_t reassembled;  /* messages completed */
+		uint64_t duplicate;    /* a fragment number we already held */
+		uint64_t inconsistent; /* a total below that of the fragments held */
+		uint64_t too_many;     /* total above frag_max_fragments */
+		uint64_t too_big;      /* reassembly above frag_max_octets: all of it dropped */
+		uint64_t timed_out;    /* incomplete past frag_timeout_ms: dropped */
+		uint64_t retransmit_trigger; /* an answered request's fragment 1: answer resent */
+	} frag;
+	uint64_t natt_keepalives; /* NAT-keepalives sent */
+	uint64_t peer_moved;      /* remote endpoint updates (IKE_EVENT_PEER_MOVED) */
 	uint64_t children_down;
 	uint64_t child_rekeys, ike_rekeys; /* completed, either role */
 	uint64_t rekey_collisions;         /* simultaneous rekeys resolved (§2.8) */
@@ -258,7 +350,16 @@ struct ike_sa_info {
 	bool nat_local;           /* NAT detected in front of us */
 	bool nat_remote;          /* NAT detected in front of the peer */
 	bool peer_fragmentation;  /* peer announced RFC 7383 fragmentation */
-	size_t n_children;        /* Child SAs installed on this IKE SA (rekeyed ones included) */
+	/* NAT-T in use (a NAT on either side, or forced by either side): IKE runs on port 4500
+	 * since IKE_AUTH and ESP must be UDP-encapsulated between local and remote (our data
+	 * plane always does so). */
+	bool natt;
+	bool keepalives; /* we send NAT-keepalives (we are behind a NAT) */
+	/* ESP-in-UDP endpoints: the IKE ones once floated, else the same addresses on 4500. */
+	struct ike_endpoint esp_local, esp_remote;
+	bool cert_auth;                    /* authenticated with certificates */
+	char peer_site[IKE_PEER_SITE_MAX]; /* the site the peer's certificate names, or "" */
+	size_t n_children; /* Child SAs installed on this IKE SA (rekeyed ones included) */
 };
 
 struct ike_engine;
@@ -288,7 +389,11 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 void ike_engine_free(struct ike_engine *eng);
 
 /*
- * Add a tunnel. cfg is copied (PSK included; wipe your copy). Returns 0; -EINVAL with a log line
+ * Add a tunnel. cfg is copied (PSK included; wipe your copy); with certificates the engine takes
+ * its own references to key, cert, chain and ca (see struct ike_peer_config). With certificates
+ * -EINVAL also names what is wrong with them: missing, key and certificate not a pair, a key
+ * type we cannot sign with, a certificate that does not name local_id, a remote_id that is not
+ * a site name. Returns 0; -EINVAL with a log line
  * naming the field (empty name or IDs, PSK length, a proposal the engine cannot run, no traffic
  * selectors, an initiator without a remote address); -EEXIST if the name is taken; -ENOMEM.
  */
@@ -344,6 +449,11 @@ int ike_sa_delete(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unuse
  */
 void ike_input(struct ike_engine *eng, const uint8_t *pkt, size_t len,
 	       const struct ike_endpoint *from, const struct ike_endpoint *to);
+
+/* Whether a datagram the engine passes to env->send must get the 4-octet non-ESP marker
+ * prepended: it travels from or to port IKE_NATT_PORT and is not a NAT-keepalive. */
+bool ike_send_needs_marker(const struct ike_endpoint *local, const struct ike_endpoint *remote,
+			   const uint8_t *msg, size_t len);
 
 /* Run the timers: retransmit outstanding requests, fail exchanges out of retries and half-open
  * SAs out of time, start rekeys at soft lifetimes, delete Child SAs at hard lifetimes, retry

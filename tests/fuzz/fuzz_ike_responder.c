@@ -22,7 +22,12 @@
  *   7  the plaintext of a CREATE_CHILD_SA response to the initiator, after it sent a real
  *      request; the octet after the mode picks which: 0 Child SA rekey, 1 IKE SA rekey, 2 new
  *      Child SA
- *   8+ as 4
+ *   8  RFC 7383 reassembly: IKE_SA_INIT for real, then SKF fragments of the IKE_AUTH request
+ *      (message ID 1) sealed with the initiator's SK_ei and delivered one by one, the clock
+ *      moving 100 ms between them. The rest is records of number(2) total(2) next(1)
+ *      length(2) plaintext, so mutations reach the reassembly bounds (numbers, totals,
+ *      duplicates, sizes, timeouts) behind authentication and, once complete, the content.
+ *   9+ as 4
  *
  * The seed corpus in tests/fuzz/corpus/ike_responder/ was captured from the two-party tests
  * (test_ike_exchange.c with SDWAN_IKE_CORPUS_DIR set). Invariants checked on every input: the
@@ -36,6 +41,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/wr.h"
 #include "edge/ike/ike_internal.h"
 #include "edge/ike/ike_sa.h"
 #include "edge/ike/ike_sk.h"
@@ -231,6 +237,65 @@ static void fuzz_auth_response(struct harness *h, const uint8_t *data, size_t si
 	ike_sk_wipe(&sk);
 }
 
+/* One SKF datagram (RFC 7383 §2.5) with the given fragment fields, sealed with sk. */
+static void inject_skf(struct harness *h, struct ike_sk *sk, const struct ike_hdr *hdr, int dst,
+		       const uint8_t rec[static 5], const uint8_t *pt, size_t len)
+{
+	static uint8_t msg[IKE_TX_MAX];
+	struct wr w = wr_init(msg, sizeof(msg));
+	struct ike_build b;
+	size_t mlen;
+
+	ike_build_init(&b, &w, hdr);
+	ike_build_skf_begin(&b, rec[4], (uint16_t)(rec[0] << 8 | rec[1]),
+			    (uint16_t)(rec[2] << 8 | rec[3]));
+	size_t aad = wr_mark(&w);
+	wr_zero(&w, IKE_SK_IV_LEN);
+	wr_bytes(&w, pt, len);
+	wr_u8(&w, 0);
+	wr_zero(&w, IKE_SK_ICV_LEN);
+	ike_build_end(&b);
+	if (ike_build_finish(&b, &mlen) != 0 || ike_sk_seal(sk, msg, aad, len + 1) != 0)
+		return;
+	ike_input(h->s[dst].eng, msg, mlen, &h->ep[1 - dst], &h->ep[dst]);
+}
+
+/* Mode 8: IKE_SA_INIT for real, then fuzzed fragments of the IKE_AUTH request. */
+static void fuzz_fragments(struct harness *h, const uint8_t *data, size_t size)
+{
+	enum {
+		REC_HDR = 7
+	};
+
+	check(ike_sa_initiate(h->s[0].eng, "to-site-b", NULL) == 0);
+	deliver(h, 2);
+	h->nq = 0;
+	struct ike_ikesa *sa = h->s[0].eng->sas;
+	check(sa && sa->keyed);
+	struct ike_sk sk = sa->sk_out;
+	struct ike_hdr hdr = {.spi_i = sa->spi_i,
+			      .spi_r = sa->spi_r,
+			      .exchange = IKE_EXCH_IKE_AUTH,
+			      .flags = IKE_FLAG_INITIATOR,
+			      .msg_id = 1};
+	while (size >= REC_HDR) {
+		size_t len = (size_t)data[5] << 8 | data[6];
+		const uint8_t *rec = data;
+		data += REC_HDR;
+		size -= REC_HDR;
+		if (len > size)
+			len = size;
+		inject_skf(h, &sk, &hdr, 1, rec, data, len);
+		data += len;
+		size -= len;
+		deliver(h, Q_MAX);
+		h->nq = 0;
+		h->now += 100;
+		ike_tick(h->s[1].eng);
+	}
+	ike_sk_wipe(&sk);
+}
+
 /* IKE_SA_INIT and IKE_AUTH for real; the initiator's SA. */
 static struct ike_ikesa *establish(struct harness *h)
 {
@@ -321,7 +386,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	log_configure(LOG_LEVEL_ERR, LOG_FORMAT_TEXT, NULL);
 	uint8_t mode = data[0];
-	harness_init(&h, mode == 4 || mode >= 8 ? -1 : 0);
+	harness_init(&h, mode == 4 || mode >= 9 ? -1 : 0);
 	data++;
 	size--;
 	switch (mode) {
@@ -342,6 +407,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 7:
 		fuzz_child_response(&h, data, size);
+		break;
+	case 8:
+		fuzz_fragments(&h, data, size);
 		break;
 	default:
 		ike_input(h.s[1].eng, data, size, &h.ep[0], &h.ep[1]);

@@ -313,7 +313,7 @@ Test(ike_sa, initiate_sends_ike_sa_init_and_arms_the_timer)
 	struct ike_notify nt;
 	cr_expect(ike__notify_find(&m.pls, IKE_N_FRAGMENTATION_SUPPORTED, &nt));
 	cr_expect(ike__notify_find(&m.pls, IKE_N_SIGNATURE_HASH_ALGORITHMS, &nt));
-	cr_expect_eq(nt.len, 6);
+	cr_expect_eq(nt.len, 8); /* SHA-256, SHA-384, SHA-512, IDENTITY */
 	cr_assert(ike__notify_find(&m.pls, IKE_N_NAT_DETECTION_SOURCE_IP, &nt));
 	cr_expect_eq(nt.len, 20);
 	cr_assert_eq(ike_engine_sa_get(eng, h, &info), 0);
