@@ -36,7 +36,10 @@ int failover_choose(const struct failover_hub *hubs, size_t n, int current, uint
 		/* The most preferred hub that has been live through the hold-down. */
 		*move = FAILOVER_STAY;
 		for (size_t i = 0; i < n; i++) {
-			if (!hubs[i].live || !preferred(hubs, i, (size_t)choice))
+			/* Equals never take traffic from each other: only a strictly better
+			 * priority is worth a move. */
+			if (!hubs[i].live || hubs[i].priority >= hubs[current].priority ||
+			    !preferred(hubs, i, (size_t)choice))
 				continue;
 			uint64_t due = hubs[i].live_since_ms + hold_down_ms;
 			if (now_ms >= due) {

@@ -6,7 +6,8 @@
  *     number) has been live for the whole hold-down: then traffic fails back to it.
  *   * When the active hub is not live (or none is active), the most preferred live hub takes
  *     over at once: failover never waits.
- *   * Ties in priority go to the lower index (the configuration's order).
+ *   * Ties in priority go to the lower index (the configuration's order) when choosing anew;
+ *     traffic never moves back between hubs of equal priority.
  *
  * Values only; the caller owns the arrays.
  */
