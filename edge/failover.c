@@ -5,7 +5,7 @@
 static bool preferred(const struct failover_hub *hubs, size_t a, size_t b)
 {
 	return hubs[a].priority < hubs[b].priority ||
-	       (hubs[a].priority == hubs[b].priority && a < b);
+	       (a < b && hubs[a].priority == hubs[b].priority);
 }
 
 static int best_live(const struct failover_hub *hubs, size_t n)

@@ -394,7 +394,7 @@ static void on_dp_event(uv_poll_t *h, int status, int events)
 	if (status < 0 || !(events & UV_READABLE))
 		return;
 	if (read(dp_event_fd(tm->dp), &count, sizeof(count)) < 0 && errno != EAGAIN)
-		LOG_WARN(DP, "data-plane event read failed", "error=\"%s\"", strerror(errno));
+		LOG_WARN(DP, "data-plane event read failed", "error=\"%s\"", sdw_strerror(-errno));
 	for (int i = 0; i < TM_IKE_BATCH; i++) {
 		struct sockaddr_in6 from_sa;
 		int n = dp_ike_pop(tm->dp, tm->ike_buf, sizeof(tm->ike_buf), &from_sa);
@@ -854,7 +854,8 @@ static void set_error(struct tmgr_apply_error *err, Sdwan__ConfigError code, con
  * what is new or changed. */
 static int tunnels_sync(struct tmgr *tm, const struct tplan *p, struct tmgr_apply_error *err)
 {
-	struct tm_tunnel **next = calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(*next));
+	struct tm_tunnel **next =
+		calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(struct tm_tunnel *));
 	int rc = 0;
 
 	if (!next)
@@ -997,7 +998,7 @@ static int child_fill(const struct tm_tunnel *t, Sdwan__TunnelHealth *th)
 
 	if (t->state != TM_UP || t->n_spi_in == 0)
 		return 0;
-	th->child_sas = calloc(1, sizeof(*th->child_sas));
+	th->child_sas = calloc(1, sizeof(Sdwan__ChildSa *));
 	Sdwan__ChildSa *c = calloc(1, sizeof(*c));
 	if (!th->child_sas || !c) {
 		free(c);
@@ -1064,7 +1065,7 @@ int tmgr_health(struct tmgr *tm, Sdwan__HealthReport **out)
 	hr->active_hub = strdup(hub ? hub->spec.peer_site : "");
 	hr->drops = calloc(1, sizeof(*hr->drops));
 	if (tm->n_tunnels)
-		hr->tunnels = calloc(tm->n_tunnels, sizeof(*hr->tunnels));
+		hr->tunnels = calloc(tm->n_tunnels, sizeof(Sdwan__TunnelHealth *));
 	if (!hr->software_version || !hr->active_hub || !hr->drops ||
 	    (tm->n_tunnels && !hr->tunnels)) {
 		rc = -ENOMEM;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/log.h"
 #include "edge/dp/udp.h"
 #include "edge/udpio.h"
@@ -75,7 +76,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		if (rc <= 0) {
 			if (rc < 0)
 				LOG_WARN(NET, "IKE socket read failed", "error=\"%s\"",
-					 strerror(-rc));
+					 sdw_strerror(rc));
 			break;
 		}
 	}
