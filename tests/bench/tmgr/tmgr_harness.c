@@ -12,6 +12,10 @@
  *         local=P;P, remote=P;P, prio=N, dpd=INTERVAL/TIMEOUT (ms), mode=idle|demand|off,
  *         ike=PROPOSAL, esp=PROPOSAL, mtu=N, ltransit=1, rtransit=1
  *
+ *   bench-tmgr FIRST-CONFIG-OPTIONS --next SECOND-CONFIG-OPTIONS
+ *     SIGHUP applies the second configuration (only --site, --subnet, --generation,
+ *     --hold-down, --wan and --tunnel count there) and prints "reload ok" or "reload refused".
+ *
  * SIGUSR1 prints the health report ("health ..." lines) on stdout; SIGINT/SIGTERM stop the
  * manager (TUN and routes removed) and exit 0. Prints "ready" once the configuration runs.
  */
@@ -35,7 +39,9 @@ enum {
 struct harness {
 	uv_loop_t loop;
 	struct tmgr *tm;
-	uv_signal_t sig_int, sig_term, sig_usr1;
+	uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
+	Sdwan__EdgeConfig next;
+	bool has_next;
 	int status;
 };
 
@@ -186,6 +192,7 @@ static void on_closed(void *arg)
 	uv_close((uv_handle_t *)&h->sig_int, NULL);
 	uv_close((uv_handle_t *)&h->sig_term, NULL);
 	uv_close((uv_handle_t *)&h->sig_usr1, NULL);
+	uv_close((uv_handle_t *)&h->sig_hup, NULL);
 }
 
 static void print_health(struct harness *h)
@@ -218,6 +225,18 @@ static void on_signal(uv_signal_t *s, int signum)
 
 	if (signum == SIGUSR1) {
 		print_health(h);
+		return;
+	}
+	if (signum == SIGHUP) {
+		struct tmgr_apply_error err;
+		if (!h->has_next || !h->tm)
+			return;
+		if (tmgr_apply(h->tm, &h->next, &err) == 0)
+			printf("reload ok\n");
+		else
+			printf("reload refused code=%d tunnel=%s reason=%s\n", (int)err.code,
+			       err.tunnel, err.reason);
+		fflush(stdout);
 		return;
 	}
 	if (h->tm) {
@@ -305,10 +324,24 @@ int main(int argc, char **argv)
 	struct tmgr_apply_error err;
 	enum log_level level = LOG_LEVEL_NOTICE;
 
+	int split = argc;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--next") == 0)
+			split = i;
 	sdwan__edge_config__init(&cfg);
-	if (parse(argc, argv, &cfg, &o, &level) != 0) {
+	if (parse(split, argv, &cfg, &o, &level) != 0) {
 		fprintf(stderr, "usage: see tests/bench/tmgr/tmgr_harness.c\n");
 		return 2;
+	}
+	if (split < argc) {
+		struct tmgr_options ignored = {0};
+		sdwan__edge_config__init(&h.next);
+		optind = 0; /* GNU getopt: start over on the second argument vector */
+		if (parse(argc - split, argv + split, &h.next, &ignored, &level) != 0) {
+			fprintf(stderr, "bench-tmgr: bad options after --next\n");
+			return 2;
+		}
+		h.has_next = true;
 	}
 	log_configure(level, LOG_FORMAT_TEXT, NULL);
 	uv_loop_init(&h.loop);
@@ -327,9 +360,9 @@ int main(int argc, char **argv)
 		uv_run(&h.loop, UV_RUN_DEFAULT);
 		return 1;
 	}
-	uv_signal_t *sigs[] = {&h.sig_int, &h.sig_term, &h.sig_usr1};
-	int nums[] = {SIGINT, SIGTERM, SIGUSR1};
-	for (int i = 0; i < 3; i++) {
+	uv_signal_t *sigs[] = {&h.sig_int, &h.sig_term, &h.sig_usr1, &h.sig_hup};
+	int nums[] = {SIGINT, SIGTERM, SIGUSR1, SIGHUP};
+	for (int i = 0; i < 4; i++) {
 		uv_signal_init(&h.loop, sigs[i]);
 		sigs[i]->data = &h;
 		uv_signal_start(sigs[i], on_signal, nums[i]);
