@@ -21,15 +21,8 @@
 
 #include "common/error.h"
 #include "common/log.h"
-#include "edge/tmgr.h"
-
-#if defined(__has_include)
-#if __has_include("edge/edge_conf.h")
-#include "common/diag.h"
-#include "edge/edge_conf.h"
-#define SDWAN_HAVE_EDGE_CONF 1
-#endif
-#endif
+#include "edge/local_mode.h"
+#include "edge/tmgr_managed.h"
 
 enum {
 	EXIT_USAGE = 2,
@@ -121,141 +114,29 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return -1;
 }
 
-/* ---- local mode ---- */
-
-#ifdef SDWAN_HAVE_EDGE_CONF
-struct local_run {
-	uv_loop_t loop;
-	const struct options *o;
-	struct tmgr *tm;
-	uv_signal_t sig_int, sig_term, sig_hup;
-	int status;
-};
-
-/* Load the file; on failure print its diagnostics and return -errno. */
-static int load(const char *path, struct Sdwan__EdgeConfig **cfg, struct edge_local_settings *ls)
-{
-	struct diag_list diags = {0};
-	int rc = edge_conf_load_file(path, cfg, ls, &diags);
-
-	diag_sort(&diags);
-	diag_print(&diags, path, stderr);
-	diag_list_free(&diags);
-	return rc;
-}
-
-static void options_from_local(const struct edge_local_settings *ls, struct tmgr_options *to)
-{
-	memset(to, 0, sizeof(*to));
-	snprintf(to->tun_name, sizeof(to->tun_name), "%s", ls->tun_name);
-	to->listen_addr = ls->listen_addr;
-	to->ike_port = ls->ike_port;
-	to->natt_port = ls->natt_port;
-	to->workers = ls->workers;
-}
-
-static int apply(struct tmgr *tm, const struct Sdwan__EdgeConfig *cfg, const char *path)
-{
-	struct tmgr_apply_error err;
-	int rc = tmgr_apply(tm, cfg, &err);
-
-	if (rc)
-		fprintf(stderr, "sdwan-edge: %s: configuration refused%s%s: %s\n", path,
-			err.tunnel[0] ? ": tunnel " : "", err.tunnel, err.reason);
-	return rc;
-}
-
-static void on_stopped(void *arg)
-{
-	struct local_run *r = arg;
-
-	uv_close((uv_handle_t *)&r->sig_int, NULL);
-	uv_close((uv_handle_t *)&r->sig_term, NULL);
-	uv_close((uv_handle_t *)&r->sig_hup, NULL);
-}
-
-static void on_signal(uv_signal_t *s, int signum)
-{
-	struct local_run *r = s->data;
-
-	if (!r->tm)
-		return;
-	if (signum == SIGHUP) {
-		struct Sdwan__EdgeConfig *cfg = NULL;
-		struct edge_local_settings ls;
-		/* Local settings (TUN, ports) need a restart; the EdgeConfig is diffed. */
-		if (load(r->o->config, &cfg, &ls) == 0) {
-			if (apply(r->tm, cfg, r->o->config) == 0)
-				LOG_NOTICE(CFG, "configuration reloaded", "file=%s", r->o->config);
-		}
-		edge_conf_free(cfg);
-		return;
-	}
-	LOG_NOTICE(MAIN, "stopping", "signal=%d", signum);
-	tmgr_close(r->tm, on_stopped, r);
-	r->tm = NULL;
-}
-
-static int run_local(const struct options *o)
-{
-	static struct local_run r; /* lives as long as the loop; only main's frame uses it */
-	struct Sdwan__EdgeConfig *cfg = NULL;
-	struct edge_local_settings ls;
-	struct tmgr_options to;
-	int rc;
-
-	if (load(o->config, &cfg, &ls) != 0)
-		return 1;
-	if (o->keylog || ls.keylog_path[0])
-		LOG_WARN(MAIN, "key logging is not wired into this build's tunnel manager yet",
-			 "file=%s", o->keylog ? o->keylog : ls.keylog_path);
-	options_from_local(&ls, &to);
-	r.o = o;
-	uv_loop_init(&r.loop);
-	rc = tmgr_new(&r.loop, &to, &r.tm);
-	if (rc) {
-		fprintf(stderr, "sdwan-edge: cannot start: %s\n", sdw_strerror(rc));
-		edge_conf_free(cfg);
-		uv_loop_close(&r.loop);
-		return 1;
-	}
-	rc = apply(r.tm, cfg, o->config);
-	edge_conf_free(cfg);
-	if (rc) {
-		tmgr_close(r.tm, NULL, NULL);
-		r.tm = NULL;
-		uv_run(&r.loop, UV_RUN_DEFAULT);
-		uv_loop_close(&r.loop);
-		return 1;
-	}
-	uv_signal_t *sigs[] = {&r.sig_int, &r.sig_term, &r.sig_hup};
-	int nums[] = {SIGINT, SIGTERM, SIGHUP};
-	for (int i = 0; i < 3; i++) {
-		uv_signal_init(&r.loop, sigs[i]);
-		sigs[i]->data = &r;
-		uv_signal_start(sigs[i], on_signal, nums[i]);
-	}
-	uv_run(&r.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&r.loop);
-	return r.status;
-}
-#else
-static int run_local(const struct options *o)
-{
-	(void)o;
-	fprintf(stderr, "sdwan-edge: this build has no configuration file loader yet (branch "
-			"edge-cfg); refusing to start\n");
-	return EXIT_UNAVAILABLE;
-}
-#endif
-
 /* ---- managed mode ---- */
 
+#ifdef TMGR_MANAGED_AVAILABLE
 /*
- * The controller-managed edge: the agent (branch agent) enrolls, keeps the control session and
- * hands every accepted EdgeConfig to the tunnel manager through tmgr_apply / tmgr_health /
- * tmgr_command_rekey / tmgr_close. Until it lands, refuse rather than run without a controller.
+ * The controller-managed edge: the agent (edge/managed.h) enrolls, keeps the control session
+ * and hands every accepted EdgeConfig to the tunnel manager through tmgr_managed_engine.
  */
+static int run_managed(const struct options *o)
+{
+	struct managed_args m = {.state_dir = o->state,
+				 .controller = o->controller,
+				 .token = o->token,
+				 .controller_key = o->controller_key};
+	struct tmgr_managed tm = {0};
+	struct managed_engine engine;
+
+	if (o->tun)
+		snprintf(tm.opts.tun_name, sizeof(tm.opts.tun_name), "%s", o->tun);
+	tmgr_managed_engine(&tm, &engine);
+	return managed_run(&m, &engine);
+}
+#else
+/* Until the controller client is in the tree, refuse rather than run without a controller. */
 static int run_managed(const struct options *o)
 {
 	(void)o;
@@ -263,6 +144,7 @@ static int run_managed(const struct options *o)
 			"refusing to start. Use --config FILE for a standalone edge.\n");
 	return EXIT_UNAVAILABLE;
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -272,5 +154,9 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	log_configure(o.level, LOG_FORMAT_TEXT, NULL);
-	return o.config ? run_local(&o) : run_managed(&o);
+	if (o.config) {
+		struct local_mode_args la = {.config_path = o.config, .keylog_path = o.keylog};
+		return local_mode_run(&la);
+	}
+	return run_managed(&o);
 }
