@@ -253,6 +253,15 @@ int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cf
 	__attribute__((warn_unused_result));
 
 /*
+ * Remove a tunnel: every SA that refers to it is freed at once (keys wiped, no Delete sent: the
+ * peer notices through its liveness checks), then the peer configuration itself (PSK wiped).
+ * The name may then be added again with a new configuration. No callbacks run.
+ * Returns 0, or -ENOENT if no such peer exists.
+ */
+int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
+	__attribute__((warn_unused_result));
+
+/*
  * Start an IKE SA to the named peer: send IKE_SA_INIT. *sa (may be NULL) receives its handle.
  * Returns 0; -ENOENT (no such peer); -ENOMEM; -EIO (key generation, random source).
  */
