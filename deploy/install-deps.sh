@@ -14,11 +14,12 @@ BUILD="build-essential cmake pkg-config git
 ANALYSIS="clang clang-14 libclang-rt-14-dev llvm clang-format clang-tidy cppcheck"
 
 # Runtime and test dependencies: netns labs, fault injection, traffic generation, capture,
-# JSON checks in shell tests, and the real peers we interoperate and benchmark against.
+# JSON checks in shell tests, the real peers we interoperate and benchmark against, and tshark
+# to decrypt captures with the --keylog tables.
 RUNTIME="iproute2 nftables iperf3 iputils-ping tcpdump procps psmisc util-linux jq python3
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
 	libstrongswan-standard-plugins
-	libstrongswan-extra-plugins wireguard-go wireguard-tools openvpn"
+	libstrongswan-extra-plugins wireguard-go wireguard-tools openvpn tshark"
 
 if [ "$(id -u)" -ne 0 ]; then
 	if command -v sudo >/dev/null 2>&1; then

@@ -147,6 +147,15 @@ static int derive_keys(struct ike_ikesa *sa, const uint8_t *shared, size_t share
 		rc = ike_sk_init(&sa->sk_in, p->encr,
 				 sa->initiator ? sa->keys.sk_er : sa->keys.sk_ei, enc_len);
 	sa->keyed = rc == 0;
+	if (sa->keyed && sa->eng->env.ike_keys)
+		sa->eng->env.ike_keys(sa->eng->env.ctx,
+				      &(struct ike_sa_keylog){.peer = sa->peer->cfg.name,
+							      .spi_i = sa->spi_i,
+							      .spi_r = sa->spi_r,
+							      .encr = p->encr,
+							      .sk_ei = sa->keys.sk_ei,
+							      .sk_er = sa->keys.sk_er,
+							      .enc_len = enc_len});
 out:
 	OPENSSL_cleanse(skeyseed, sizeof(skeyseed));
 	return rc;

@@ -538,6 +538,35 @@ int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cf
 	return 0;
 }
 
+int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
+{
+	struct ike_peer **pp = &eng->peers;
+
+	while (*pp && strncmp((*pp)->cfg.name, name, sizeof((*pp)->cfg.name)) != 0)
+		pp = &(*pp)->next;
+	struct ike_peer *p = *pp;
+	if (!p)
+		return -ENOENT;
+	/* SAs point at their peer's configuration: none may outlive it. */
+	for (struct ike_ikesa **sp = &eng->sas; *sp;) {
+		struct ike_ikesa *sa = *sp;
+		if (sa->peer != p) {
+			sp = &sa->next;
+			continue;
+		}
+		*sp = sa->next;
+		if (sa->state == IKE_STATE_INIT_REPLIED)
+			eng->half_open--;
+		eng->n_sas--;
+		eng->stats.sas_freed++;
+		sa_free(sa);
+	}
+	*pp = p->next;
+	OPENSSL_cleanse(p, sizeof(*p));
+	free(p);
+	return 0;
+}
+
 static bool endpoint_accepts(const struct ike_endpoint *cfg, const struct ike_endpoint *ep)
 {
 	if (cfg->addr.family != IP_V4 && cfg->addr.family != IP_V6)

@@ -68,6 +68,16 @@ struct ike_endpoint {
 	uint16_t port;
 };
 
+/* A new IKE SA's encryption keys, for a debugging key log (env->ike_keys, edge/keylog.h).
+ * Everything it points to is valid only during the callback. */
+struct ike_sa_keylog {
+	const char *peer;             /* tunnel name */
+	uint64_t spi_i, spi_r;        /* the SA's SPIs, initiator's first */
+	uint8_t encr;                 /* enum proposal_encr */
+	const uint8_t *sk_ei, *sk_er; /* cipher key || 4-octet salt, enc_len octets each */
+	size_t enc_len;
+};
+
 /* The IKE SA state machine. Every change goes through one function that checks it against the
  * table in ike_sa.c, logs "old -> new (reason)" at notice and counts it. */
 enum ike_state {
@@ -188,6 +198,8 @@ struct ike_child_keys {
 struct ike_env {
 	uint64_t (*now_ms)(void *ctx);
 	int (*random)(void *ctx, uint8_t *buf, size_t len);
+	/* Debugging only, NULL in production: an IKE SA's keys as soon as they are derived. */
+	void (*ike_keys)(void *ctx, const struct ike_sa_keylog *keys);
 	int (*send)(void *ctx, const struct ike_endpoint *local, const struct ike_endpoint *remote,
 		    const uint8_t *msg, size_t len);
 	void (*child_up)(void *ctx, const struct ike_child_keys *keys);
@@ -398,6 +410,15 @@ void ike_engine_free(struct ike_engine *eng);
  * selectors, an initiator without a remote address); -EEXIST if the name is taken; -ENOMEM.
  */
 int ike_engine_add_peer(struct ike_engine *eng, const struct ike_peer_config *cfg)
+	__attribute__((warn_unused_result));
+
+/*
+ * Remove a tunnel: every SA that refers to it is freed at once (keys wiped, no Delete sent: the
+ * peer notices through its liveness checks), then the peer configuration itself (PSK wiped).
+ * The name may then be added again with a new configuration. No callbacks run.
+ * Returns 0, or -ENOENT if no such peer exists.
+ */
+int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
 	__attribute__((warn_unused_result));
 
 /*

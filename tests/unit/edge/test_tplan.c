@@ -1,0 +1,357 @@
+/*
+ * The tunnel manager's pure half (edge/tplan.h): validation with the reasons a ConfigNack
+ * carries, effective (transit) prefixes, per-tunnel diffing, and the derived tables: data-plane
+ * routes with the hub group, anti-spoofing, kernel routes.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "edge/dp/dp.h"
+#include "edge/tplan.h"
+
+/* A configuration built from static storage, one spoke "s" with hubs "h1" and "h2". */
+struct fixture {
+	Sdwan__EdgeConfig cfg;
+	Sdwan__Tunnel tun[3], *tunp[3];
+	Sdwan__Endpoint ep[3], *epp[3][1];
+	Sdwan__Prefix pfx[32], *pfxp[32];
+	size_t n_pfx;
+	Sdwan__Prefix *subnets[2];
+	Sdwan__SitePrefixes wan[4], *wanp[4];
+	uint8_t addr[32][4];
+	uint8_t peer[3][4];
+	uint8_t psk[32];
+};
+
+static Sdwan__Prefix **pfx(struct fixture *f, const char *a, unsigned len, size_t *n_out,
+			   Sdwan__Prefix ***arr)
+{
+	struct prefix p;
+	bool host;
+	char s[32];
+
+	snprintf(s, sizeof(s), "%s/%u", a, len);
+	cr_assert_eq(prefix_parse(s, &p, &host), 0);
+	size_t i = f->n_pfx++;
+	sdwan__prefix__init(&f->pfx[i]);
+	memcpy(f->addr[i], p.addr.bytes, 4);
+	f->pfx[i].addr = (ProtobufCBinaryData){4, f->addr[i]};
+	f->pfx[i].len = len;
+	f->pfxp[i] = &f->pfx[i];
+	if (arr && !*arr)
+		*arr = &f->pfxp[i];
+	if (n_out)
+		(*n_out)++;
+	return &f->pfxp[i];
+}
+
+static void tunnel(struct fixture *f, int i, const char *name, const char *peer, uint32_t prio,
+		   const char *remote)
+{
+	Sdwan__Tunnel *t = &f->tun[i];
+
+	sdwan__tunnel__init(t);
+	t->name = (char *)name;
+	t->peer_site = (char *)peer;
+	t->initiator = true;
+	t->hub_priority = prio;
+	t->kind = SDWAN__TUNNEL_KIND__TUNNEL_KIND_SPOKE_HUB;
+	t->ike_proposal = "aes256gcm16-prfsha384-x25519";
+	t->esp_proposal = "aes256gcm16";
+	t->auth = SDWAN__AUTH_METHOD__AUTH_METHOD_PSK;
+	t->psk = (ProtobufCBinaryData){sizeof(f->psk), f->psk};
+	t->dpd_interval_ms = 100;
+	t->dpd_timeout_ms = 300;
+	t->remote_transit = true;
+	sdwan__endpoint__init(&f->ep[i]);
+	f->peer[i][0] = 192;
+	f->peer[i][1] = 0;
+	f->peer[i][2] = 2;
+	f->peer[i][3] = (uint8_t)(1 + i);
+	f->ep[i].addr = (ProtobufCBinaryData){4, f->peer[i]};
+	f->epp[i][0] = &f->ep[i];
+	t->peer_addresses = f->epp[i];
+	t->n_peer_addresses = 1;
+	t->local_prefixes = pfx(f, "10.1.0.0", 24, &t->n_local_prefixes, NULL);
+	t->remote_prefixes = pfx(f, remote, 24, &t->n_remote_prefixes, NULL);
+	f->tunp[i] = t;
+}
+
+static void wan(struct fixture *f, int i, const char *site, const char *a)
+{
+	sdwan__site_prefixes__init(&f->wan[i]);
+	f->wan[i].site = (char *)site;
+	f->wan[i].prefixes = pfx(f, a, 24, &f->wan[i].n_prefixes, NULL);
+	f->wanp[i] = &f->wan[i];
+}
+
+static void fixture_init(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	memset(f->psk, 0x5a, sizeof(f->psk));
+	sdwan__edge_config__init(&f->cfg);
+	f->cfg.site = "s";
+	f->cfg.generation = 7;
+	f->cfg.role = SDWAN__SITE_ROLE__SITE_ROLE_SPOKE;
+	f->subnets[0] = *pfx(f, "10.1.0.0", 24, NULL, NULL);
+	f->cfg.local_subnets = f->subnets;
+	f->cfg.n_local_subnets = 1;
+	tunnel(f, 0, "h1:s", "h1", 1, "10.91.0.0");
+	tunnel(f, 1, "h2:s", "h2", 2, "10.92.0.0");
+	f->cfg.tunnels = f->tunp;
+	f->cfg.n_tunnels = 2;
+	wan(f, 0, "s", "10.1.0.0");
+	wan(f, 1, "h1", "10.91.0.0");
+	wan(f, 2, "h2", "10.92.0.0");
+	wan(f, 3, "dc", "10.9.0.0");
+	f->cfg.wan_prefixes = f->wanp;
+	f->cfg.n_wan_prefixes = 4;
+}
+
+static struct prefix P(const char *s) {
+	struct prefix p;
+	bool host;
+	cr_assert_eq(prefix_parse(s, &p, &host), 0);
+	return p;
+}
+
+static struct ip_addr
+A(const char *s) {
+	struct ip_addr a;
+	cr_assert_eq(ip_addr_parse(s, &a), 0);
+	return a;
+}
+
+Test(tplan, valid_config_with_defaults_and_transit)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+
+	fixture_init(&f);
+	f.tun[1].dpd_interval_ms = 0;
+	f.tun[1].dpd_timeout_ms = 0;
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0, "%s", err.reason);
+	cr_assert_eq(p->n_tunnels, 2);
+	const struct tplan_tunnel *t = tplan_find(p, "h1:s");
+	cr_assert_not_null(t);
+	cr_assert_eq(t->mtu, TPLAN_MTU_DEFAULT);
+	cr_assert_eq(t->peer_ike_port, 500);
+	cr_assert_eq(t->peer_esp_port, 4500);
+	cr_assert_str_eq(t->local_id, "s");
+	/* remote: its own subnet, then every WAN prefix but ours (transit) */
+	cr_assert_eq(t->n_remote_direct, 1);
+	cr_assert_eq(t->n_remote, 3);
+	struct prefix want[] = {P("10.91.0.0/24"), P("10.92.0.0/24"), P("10.9.0.0/24")};
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(prefix_cmp(&t->remote[i], &want[i]), 0, "remote[%zu]", i);
+	const struct tplan_tunnel *t2 = tplan_find(p, "h2:s");
+	cr_assert_eq(t2->dpd_interval_ms, TPLAN_DPD_INTERVAL_DEFAULT_MS);
+	cr_assert_eq(t2->dpd_timeout_ms, 3 * TPLAN_DPD_INTERVAL_DEFAULT_MS);
+	tplan_free(p);
+}
+
+struct bad_case {
+	const char *what;
+	void (*mutate)(struct fixture *f);
+	uint32_t code;
+	const char *tunnel;
+	const char *reason_has;
+};
+
+static void bad_ike(struct fixture *f)
+{
+	f->tun[1].ike_proposal = "3des-md5-modp1024";
+}
+static void no_psk(struct fixture *f)
+{
+	f->tun[0].psk.len = 0;
+}
+static void initiator_no_addr(struct fixture *f)
+{
+	f->tun[0].n_peer_addresses = 0;
+}
+static void dpd_timeout_short(struct fixture *f)
+{
+	f->tun[0].dpd_timeout_ms = 100;
+}
+static void dup_name(struct fixture *f)
+{
+	f->tun[1].name = "h1:s";
+}
+static void host_bits(struct fixture *f)
+{
+	f->tun[0].remote_prefixes[0]->addr.data[3] = 7;
+}
+static void cert_auth(struct fixture *f)
+{
+	f->tun[0].auth = SDWAN__AUTH_METHOD__AUTH_METHOD_CERTIFICATE;
+}
+static void own_subnet_remote(struct fixture *f)
+{
+	f->tun[1].remote_prefixes[0]->addr.data[1] = 1;
+	f->tun[1].remote_prefixes[0]->addr.data[2] = 0;
+}
+static void small_mtu(struct fixture *f)
+{
+	f->tun[0].mtu = 300;
+}
+static void no_site(struct fixture *f)
+{
+	f->cfg.site = "";
+}
+
+static const struct bad_case bad[] = {
+	{"weak proposal", bad_ike, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h2:s",
+	 "ike_proposal"},
+	{"no psk", no_psk, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h1:s", "psk"},
+	{"initiator without address", initiator_no_addr, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID,
+	 "h1:s", "peer_addresses"},
+	{"dpd", dpd_timeout_short, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h1:s",
+	 "dpd_timeout_ms"},
+	{"duplicate", dup_name, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h1:s", "unique"},
+	{"host bits", host_bits, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h1:s",
+	 "remote_prefixes[0]"},
+	{"certificate", cert_auth, SDWAN__CONFIG_ERROR__CONFIG_ERROR_UNSUPPORTED, "h1:s",
+	 "certificate"},
+	{"own subnet", own_subnet_remote, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h2:s",
+	 "local_subnets"},
+	{"mtu", small_mtu, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "h1:s", "mtu"},
+	{"site", no_site, SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID, "", "site"},
+};
+
+Test(tplan, every_refusal_names_tunnel_field_and_code)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fixture f;
+		struct tplan *p = (struct tplan *)1;
+		struct tplan_error err;
+		fixture_init(&f);
+		bad[i].mutate(&f);
+		cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), -EINVAL, "%s", bad[i].what);
+		cr_assert_null(p);
+		cr_assert_eq(err.code, bad[i].code, "%s: code %u", bad[i].what, err.code);
+		cr_assert_str_eq(err.tunnel, bad[i].tunnel, "%s", bad[i].what);
+		cr_assert_not_null(strstr(err.reason, bad[i].reason_has), "%s: %s", bad[i].what,
+				   err.reason);
+	}
+}
+
+Test(tplan, diff_touches_only_what_changed)
+{
+	struct fixture f;
+	struct tplan *a, *b;
+	struct tplan_error err;
+
+	fixture_init(&f);
+	cr_assert_eq(tplan_build(&f.cfg, false, &a, &err), 0);
+	f.cfg.generation = 8;
+	f.cfg.failback_hold_down_ms = 1234; /* edge-wide: no tunnel changes */
+	cr_assert_eq(tplan_build(&f.cfg, false, &b, &err), 0);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert(tplan_tunnel_equal(&a->tunnels[i], &b->tunnels[i]));
+	tplan_free(b);
+	/* A new PSK on one tunnel changes that tunnel only. */
+	uint8_t other[32];
+	memset(other, 0x11, sizeof(other));
+	f.tun[1].psk.data = other;
+	cr_assert_eq(tplan_build(&f.cfg, false, &b, &err), 0);
+	cr_assert(tplan_tunnel_equal(tplan_find(a, "h1:s"), tplan_find(b, "h1:s")));
+	cr_assert_not(tplan_tunnel_equal(tplan_find(a, "h2:s"), tplan_find(b, "h2:s")));
+	tplan_free(b);
+	/* A new WAN prefix reaches transit tunnels only. */
+	f.tun[1].psk.data = f.psk;
+	f.tun[1].remote_transit = false;
+	tplan_free(a);
+	cr_assert_eq(tplan_build(&f.cfg, false, &a, &err), 0);
+	f.wan[3].prefixes[0]->addr.data[1] = 8; /* dc moves to 10.8.0.0/24 */
+	cr_assert_eq(tplan_build(&f.cfg, false, &b, &err), 0);
+	cr_assert_not(tplan_tunnel_equal(tplan_find(a, "h1:s"), tplan_find(b, "h1:s")));
+	cr_assert(tplan_tunnel_equal(tplan_find(a, "h2:s"), tplan_find(b, "h2:s")));
+	tplan_free(a);
+	tplan_free(b);
+}
+
+Test(tplan, routes_direct_group_and_own_subnets)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+	struct lpm *r;
+	uint32_t ids[2] = {5, 9}, v = 0;
+
+	fixture_init(&f);
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0);
+	cr_assert_eq(tplan_routes(p, ids, &r), 0);
+	struct ip_addr h1 = A("10.91.0.7"), h2 = A("10.92.0.7"), dc = A("10.9.0.2"),
+		       own = A("10.1.0.9");
+	cr_assert(lpm_lookup(r, &h1, &v));
+	cr_assert_eq(v, 5, "a hub's own subnet goes straight to it");
+	cr_assert(lpm_lookup(r, &h2, &v));
+	cr_assert_eq(v, 9);
+	cr_assert(lpm_lookup(r, &dc, &v));
+	cr_assert_eq(v, DP_ROUTE_GROUP(TPLAN_HUB_GROUP), "transit goes to the active hub");
+	cr_assert_not(lpm_lookup(r, &own, &v), "our own subnet never routes into the TUN");
+	lpm_free(r);
+
+	struct tplan_kroute kr[8];
+	f.tun[1].mtu = 1300;
+	tplan_free(p);
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0);
+	int n = tplan_kernel_routes(p, kr, 8);
+	cr_assert_eq(n, 3);
+	for (int i = 0; i < n; i++) {
+		char b[PREFIX_STRLEN];
+		prefix_format(&kr[i].dst, b);
+		unsigned want = strcmp(b, "10.91.0.0/24") == 0 ? 1400 : 1300;
+		cr_assert_eq(kr[i].mtu, want, "%s mtu %u", b, kr[i].mtu);
+	}
+	cr_assert_eq(tplan_kernel_routes(p, kr, 2), -ENOSPC);
+	cr_assert_eq(tplan_link_mtu(p), 1400);
+	tplan_free(p);
+}
+
+Test(tplan, transit_without_hub_group_prefers_priority_then_order)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+	struct lpm *r;
+	uint32_t ids[2] = {3, 4}, v = 0;
+
+	fixture_init(&f);
+	f.tun[0].hub_priority = 0; /* hub-to-hub style transit tunnels */
+	f.tun[1].hub_priority = 0;
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0);
+	cr_assert_eq(tplan_routes(p, ids, &r), 0);
+	struct ip_addr dc = A("10.9.0.2"), h2 = A("10.92.0.1");
+	cr_assert(lpm_lookup(r, &dc, &v));
+	cr_assert_eq(v, 3, "ties go to the first configured");
+	cr_assert(lpm_lookup(r, &h2, &v));
+	cr_assert_eq(v, 4, "a direct prefix beats transit");
+	lpm_free(r);
+	tplan_free(p);
+}
+
+Test(tplan, anti_spoofing_allows_remote_and_denies_own)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+	struct lpm *a;
+
+	fixture_init(&f);
+	/* h1 may send all of 10.0.0.0/8 ... */
+	f.tun[0].remote_prefixes[0]->addr.data[1] = 0;
+	f.tun[0].remote_prefixes[0]->len = 8;
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0, "%s", err.reason);
+	cr_assert_eq(tplan_allowed(tplan_find(p, "h1:s"), &a), 0);
+	struct ip_addr in = A("10.200.0.1"), own = A("10.1.0.5"), out = A("172.16.0.1");
+	cr_assert(lpm_match(a, &in, DP_SRC_ALLOW));
+	cr_assert(lpm_match(a, &own, DP_SRC_DENY), "... but never our own subnet");
+	cr_assert_not(lpm_contains(a, &out));
+	lpm_free(a);
+	tplan_free(p);
+}
