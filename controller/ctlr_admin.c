@@ -138,17 +138,23 @@ static void do_status(struct ctlr *c, struct resp *rs)
 	st->generation = c->plan_generation;
 	/* Sites in topology order first, then enrolled sites no longer in it. */
 	size_t n = 0;
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < c->n_sites; i++) {
-			const struct ctlr_site *s = c->sites[i];
-			if ((pass == 0) != (s->topo >= 0))
-				continue;
-			if (pass == 1 && !s->enrolled)
-				continue;
-			ctlr__site_status(c, s, &items[n]);
-			v[n] = &items[n];
-			n++;
-		}
+	const struct topo *t = c->in.topo;
+	for (size_t i = 0; t && i < t->n_sites; i++) {
+		const struct ctlr_site *s = ctlr__site_find(c, t->sites[i].name);
+		if (!s)
+			continue;
+		ctlr__site_status(c, s, &items[n]);
+		v[n] = &items[n];
+		n++;
+	}
+	for (size_t i = 0; i < c->n_sites; i++) {
+		const struct ctlr_site *s = c->sites[i];
+		if (s->topo >= 0 || !s->enrolled)
+			continue;
+		ctlr__site_status(c, s, &items[n]);
+		v[n] = &items[n];
+		n++;
+	}
 	st->sites = v;
 	st->n_sites = n;
 	size_t k = 0;

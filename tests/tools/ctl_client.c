@@ -173,8 +173,8 @@ static int do_enroll(const struct opts *o)
 	if (!o->token || token_line_parse(o->token, strlen(o->token), &tl) != 0) {
 		/* A forged token still has to reach the controller: pin the key given. */
 		memset(&tl, 0, sizeof(tl));
-		if (!o->server_key ||
-		    zcurve_hex_decode(o->server_key, strlen(o->server_key), tl.controller_key) != 0) {
+		if (!o->server_key || zcurve_hex_decode(o->server_key, strlen(o->server_key),
+							tl.controller_key) != 0) {
 			fprintf(stderr, "ctl_client: token does not parse; give --server-key\n");
 			return 1;
 		}
@@ -275,8 +275,7 @@ static int send_health(void *s, uint64_t applied, size_t tunnels)
 static void print_config(const Sdwan__EdgeConfig *c)
 {
 	printf("config generation=%" PRIu64 " site=%s tunnels=%zu wan_prefixes=%zu ca=%zu\n",
-	       c->generation, c->site, c->n_tunnels, c->n_wan_prefixes,
-	       c->ca_certificate_der.len);
+	       c->generation, c->site, c->n_tunnels, c->n_wan_prefixes, c->ca_certificate_der.len);
 	for (size_t i = 0; i < c->n_tunnels; i++) {
 		const Sdwan__Tunnel *t = c->tunnels[i];
 		char psk[17] = "-";
@@ -372,6 +371,8 @@ static int do_run(const struct opts *o)
 	if (read_text(o->state, "applied", gen, sizeof(gen)) == 0)
 		applied = strtoull(gen, NULL, 10);
 	size_t tunnels = 0;
+	if (read_text(o->state, "tunnels", gen, sizeof(gen)) == 0)
+		tunnels = strtoul(gen, NULL, 10);
 	int status = 0;
 	bool renew_sent = false;
 	int64_t deadline = o->timeout_s > 0 ? now_ms() + o->timeout_s * 1000 : INT64_MAX;
@@ -382,6 +383,8 @@ static int do_run(const struct opts *o)
 		if (now_ms() >= next_health) {
 			(void)send_health(s, applied, tunnels);
 			next_health = now_ms() + o->health_ms;
+			if (o->renew && !renew_sent)
+				renew_sent = send_renew(s) == 0;
 		}
 		zmq_pollitem_t it[2] = {{.socket = s, .events = ZMQ_POLLIN},
 					{.socket = mon, .events = ZMQ_POLLIN}};
@@ -408,11 +411,10 @@ static int do_run(const struct opts *o)
 			(void)answer_config(o, s, in->config, &applied);
 			(void)snprintf(gen, sizeof(gen), "%" PRIu64, applied);
 			(void)write_file(o->state, "applied", gen, strlen(gen));
-			if (o->renew && !renew_sent) {
-				renew_sent = send_renew(s) == 0;
-			} else if (o->once && !o->nack) {
+			(void)snprintf(gen, sizeof(gen), "%zu", tunnels);
+			(void)write_file(o->state, "tunnels", gen, strlen(gen));
+			if (o->once && !o->nack && !o->renew)
 				done = true;
-			}
 			/* The new state goes out at once, as a real edge's would. */
 			(void)send_health(s, applied, tunnels);
 			break;
