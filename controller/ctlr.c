@@ -275,18 +275,8 @@ void ctlr__event(struct ctlr *c, const char *site, const char *tunnel, const cha
 static int psk_source(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
 {
 	struct ctlr *c = arg;
-	int rc = store_psk_get(c->st, tunnel, psk);
-	if (rc != -ENOENT)
-		return rc;
-	rc = ctlr__tx(c);
-	if (rc != 0)
-		return rc;
-	if (RAND_priv_bytes(psk, EDGECFG_PSK_LEN) != 1)
-		return -EIO;
-	rc = store_psk_put(c->st, tunnel, psk, ctlr__now_ms());
-	if (rc != 0)
-		OPENSSL_cleanse(psk, EDGECFG_PSK_LEN);
-	return rc;
+	int rc = ctlr__tx(c);
+	return rc == 0 ? edgecfg_psk_store(c->st, tunnel, psk) : rc;
 }
 
 static bool needs_push(const struct ctlr_site *s)

@@ -9,10 +9,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <time.h>
 
 #include "common/arena.h"
 #include "common/ctl_msg.h"
 #include "common/proposal.h"
+#include "controller/store.h"
 
 /* Per-site arrays every config that mentions the site borrows. */
 struct edgecfg_site {
@@ -397,5 +400,22 @@ int edgecfg_encode(struct edgecfg *ec, uint64_t generation, uint64_t msg_id, uin
 	env.config = &ec->cfg;
 	int rc = ctl_msg_encode_alloc(&env, out, len);
 	ec->cfg.generation = 0;
+	return rc;
+}
+
+int edgecfg_psk_store(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
+{
+	struct store *st = arg;
+	_Static_assert(EDGECFG_PSK_LEN == STORE_PSK_LEN, "one PSK size");
+	int rc = store_psk_get(st, tunnel, psk);
+	if (rc != -ENOENT)
+		return rc;
+	if (RAND_priv_bytes(psk, EDGECFG_PSK_LEN) != 1)
+		return -EIO;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rc = store_psk_put(st, tunnel, psk, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	if (rc != 0)
+		OPENSSL_cleanse(psk, EDGECFG_PSK_LEN);
 	return rc;
 }

@@ -48,6 +48,15 @@
 typedef int edgecfg_psk_fn(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN]);
 
 struct edgecfg_wan;
+struct store;
+
+/*
+ * The PSK source the controller uses: the tunnel's key from the store (arg: struct store *),
+ * made from the CSPRNG and recorded the first time (joining the caller's open transaction, if
+ * any). Returns 0, or a store error / -EIO (no randomness); psk is wiped on failure.
+ */
+int edgecfg_psk_store(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
+	__attribute__((warn_unused_result));
 
 /* One site's configuration. cfg is a complete EdgeConfig (generation 0); fields are private
  * otherwise. */
