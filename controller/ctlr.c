@@ -941,7 +941,8 @@ static int server_socket(struct ctlr *c, struct zsock *zs, const char *domain, s
 		zmq_close(s);
 		return rc;
 	}
-	struct zsock_options zo = {.max_msg_size = max, .max_frames = 2, .sndq_max = 65536};
+	struct zsock_options zo = {
+		.max_msg_size = max, .max_frames = 2, .sndq_max = 65536, .batch = 1024};
 	rc = zsock_init(zs, c->loop, &s, &zo, cb, c);
 	if (rc != 0)
 		return rc;
