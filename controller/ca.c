@@ -11,6 +11,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -257,6 +258,85 @@ int ca_load(const char *key_path, const char *cert_path, struct ca **out)
 	return 0;
 err:
 	ca_free(ca);
+	return rc;
+}
+
+int ca_load_pem(const char *key_pem, const char *cert_pem, struct ca **out)
+{
+	*out = NULL;
+	if (!key_pem || !cert_pem)
+		return -EINVAL;
+	struct ca *ca = calloc(1, sizeof(*ca));
+	if (!ca)
+		return -ENOMEM;
+	int rc = -EBADMSG;
+	BIO *kb = BIO_new_mem_buf(key_pem, -1);
+	BIO *cb = BIO_new_mem_buf(cert_pem, -1);
+	if (kb && cb) {
+		ca->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+		ca->cert = PEM_read_bio_X509(cb, NULL, NULL, NULL);
+	}
+	BIO_free(kb);
+	BIO_free(cb);
+	if (!ca->key || !ca->cert) {
+		ERR_clear_error();
+		LOG_ERR(CA, "stored CA key or certificate does not parse", "%s", "");
+		goto err;
+	}
+	if (X509_check_private_key(ca->cert, ca->key) != 1) {
+		ERR_clear_error();
+		LOG_ERR(CA, "stored CA key does not belong to the stored CA certificate", "%s", "");
+		rc = -EKEYREJECTED;
+		goto err;
+	}
+	if (X509_check_ca(ca->cert) != 1 || cert_wan(ca->cert, ca->wan) != 0) {
+		LOG_ERR(CA, "stored certificate is not a CA certificate of an SD-WAN", "%s", "");
+		rc = -EINVAL;
+		goto err;
+	}
+	*out = ca;
+	return 0;
+err:
+	ca_free(ca);
+	return rc;
+}
+
+/* The PEM text a BIO collected, as a new NUL-terminated string. */
+static char *bio_strdup(BIO *b)
+{
+	char *p = NULL;
+	long n = BIO_get_mem_data(b, &p);
+	char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (s) {
+		memcpy(s, p, (size_t)n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+int ca_export_pem(const struct ca *ca, char **key_pem, char **cert_pem)
+{
+	*key_pem = NULL;
+	*cert_pem = NULL;
+	int rc = -ENOMEM;
+	BIO *kb = BIO_new(BIO_s_secmem());
+	BIO *cb = BIO_new(BIO_s_mem());
+	if (kb && cb && PEM_write_bio_PrivateKey(kb, ca->key, NULL, NULL, 0, NULL, NULL) == 1 &&
+	    PEM_write_bio_X509(cb, ca->cert) == 1) {
+		*key_pem = bio_strdup(kb);
+		*cert_pem = bio_strdup(cb);
+		rc = *key_pem && *cert_pem ? 0 : -ENOMEM;
+	}
+	ERR_clear_error();
+	if (rc != 0) {
+		if (*key_pem)
+			OPENSSL_clear_free(*key_pem, strlen(*key_pem));
+		free(*cert_pem);
+		*key_pem = NULL;
+		*cert_pem = NULL;
+	}
+	BIO_free(kb);
+	BIO_free(cb);
 	return rc;
 }
 

@@ -102,6 +102,21 @@ int ca_load(const char *key_path, const char *cert_path, struct ca **out)
 int ca_save(const struct ca *ca, const char *key_path, const char *cert_path)
 	__attribute__((warn_unused_result));
 
+/*
+ * Load a CA from PEM text (as kept in the controller's store, see ca_export_pem), with the
+ * checks of ca_load(). On success *out is owned by the caller. Returns 0, -EBADMSG (does not
+ * parse), -EKEYREJECTED, -EINVAL, -ENOMEM.
+ */
+int ca_load_pem(const char *key_pem, const char *cert_pem, struct ca **out)
+	__attribute__((warn_unused_result));
+
+/*
+ * The CA's key and certificate as new PEM strings (*key_pem is secret: release it with
+ * OPENSSL_clear_free(p, strlen(p)); *cert_pem with free()). Returns 0 or -ENOMEM (both NULL).
+ */
+int ca_export_pem(const struct ca *ca, char **key_pem, char **cert_pem)
+	__attribute__((warn_unused_result));
+
 /* Free the CA and wipe its key. NULL-safe. */
 void ca_free(struct ca *ca);
 

@@ -54,6 +54,9 @@ enum stmt_id {
 	S_EVENT_PRUNE,
 	S_EVENT_SINCE,
 	S_EVENT_SITE,
+	S_PSK_GET,
+	S_PSK_PUT,
+	S_PSK_DELETE,
 	S_COUNT,
 };
 
@@ -116,6 +119,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_EVENT_SINCE] = "SELECT " EVENT_COLS " FROM event WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[S_EVENT_SITE] = "SELECT * FROM (SELECT " EVENT_COLS " FROM event WHERE site = ?1"
 			 " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	[S_PSK_GET] = "SELECT psk FROM tunnel_psk WHERE tunnel = ?1",
+	[S_PSK_PUT] = "INSERT INTO tunnel_psk(tunnel, psk, created_at) VALUES(?1, ?2, ?3)",
+	[S_PSK_DELETE] = "DELETE FROM tunnel_psk WHERE tunnel = ?1",
 };
 
 /*
@@ -178,6 +184,12 @@ static const struct migration migrations[] = {
 	    " kind TEXT NOT NULL,"
 	    " detail TEXT);"
 	    "CREATE INDEX event_site ON event(site, id);"},
+	/* One key per tunnel (auth: psk), kept so that a restarted controller sends both ends the
+	 * key they already run. */
+	{3, "CREATE TABLE tunnel_psk("
+	    " tunnel TEXT PRIMARY KEY NOT NULL,"
+	    " psk BLOB NOT NULL CHECK (typeof(psk) = 'blob' AND length(psk) = 32),"
+	    " created_at INTEGER NOT NULL) WITHOUT ROWID;"},
 };
 
 struct store {
@@ -1483,4 +1495,61 @@ void store_event_list_free(struct store_event *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i].detail);
 	free(v);
+}
+
+/* --- Tunnel PSKs ------------------------------------------------------------------------- */
+
+static bool psk_tunnel_valid(const char *tunnel)
+{
+	size_t n = tunnel ? strlen(tunnel) : 0;
+	return n > 0 && n <= STORE_TUNNEL_MAX;
+}
+
+int store_psk_get(struct store *st, const char *tunnel, uint8_t psk[static STORE_PSK_LEN])
+{
+	sqlite3_stmt *s = NULL;
+	if (!psk_tunnel_valid(tunnel))
+		return -EINVAL;
+	int rc = stmt_get(st, S_PSK_GET, &s);
+	if (rc != 0)
+		return rc;
+	struct bind b = {.s = s};
+	bind_str(&b, tunnel);
+	rc = step_row(st, s, &b);
+	if (rc != 1)
+		return rc == 0 ? -ENOENT : rc;
+	rc = col_fixed(s, 0, psk, STORE_PSK_LEN);
+	stmt_end(s);
+	return rc;
+}
+
+int store_psk_put(struct store *st, const char *tunnel, const uint8_t psk[static STORE_PSK_LEN],
+		  int64_t now_ms)
+{
+	sqlite3_stmt *s = NULL;
+	if (!psk_tunnel_valid(tunnel))
+		return -EINVAL;
+	int rc = stmt_get(st, S_PSK_PUT, &s);
+	if (rc != 0)
+		return rc;
+	struct bind b = {.s = s};
+	bind_str(&b, tunnel);
+	bind_blob(&b, psk, STORE_PSK_LEN);
+	bind_i64(&b, now_ms);
+	return step_done(st, s, &b, NULL);
+}
+
+int store_psk_delete(struct store *st, const char *tunnel)
+{
+	sqlite3_stmt *s = NULL;
+	int changes = 0;
+	if (!psk_tunnel_valid(tunnel))
+		return -EINVAL;
+	int rc = stmt_get(st, S_PSK_DELETE, &s);
+	if (rc != 0)
+		return rc;
+	struct bind b = {.s = s};
+	bind_str(&b, tunnel);
+	rc = step_done(st, s, &b, &changes);
+	return rc == 0 && changes == 0 ? -ENOENT : rc;
 }

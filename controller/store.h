@@ -38,7 +38,7 @@
 #define STORE_DB_NAME "controller.db"
 
 /* Schema version this code creates and migrates to. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Longest site name (the topology's rule: 1-31 of [a-z0-9-], starting with a letter). */
 #define STORE_SITE_MAX 31
@@ -57,6 +57,8 @@
 #define STORE_KEY_LEN    32
 #define STORE_DIGEST_LEN 32
 #define STORE_HASH_LEN   32
+/* Pre-shared key of one tunnel (auth: psk). */
+#define STORE_PSK_LEN 32
 
 /* Events kept when the options do not say. */
 #define STORE_EVENT_RETENTION_DEFAULT 10000u
@@ -302,5 +304,19 @@ int store_event_list_site(struct store *st, const char *site, size_t max, struct
 
 /* Free an array from the event lists. NULL-safe. */
 void store_event_list_free(struct store_event *v, size_t n);
+
+/* --- Tunnel pre-shared keys (secret: wiped by secure_delete when replaced; never logged) -- */
+
+/* The PSK of tunnel (its plan name "a:b") into psk. Returns 0, -ENOENT (none stored), -EINVAL.
+ * On any error psk is left unchanged. The caller wipes psk after use. */
+int store_psk_get(struct store *st, const char *tunnel, uint8_t psk[static STORE_PSK_LEN])
+	__attribute__((warn_unused_result));
+
+/* Record tunnel's PSK (copied). Returns 0, -EEXIST (tunnel has one), -EINVAL. */
+int store_psk_put(struct store *st, const char *tunnel, const uint8_t psk[static STORE_PSK_LEN],
+		  int64_t now_ms) __attribute__((warn_unused_result));
+
+/* Forget tunnel's PSK (the next one is new). Returns 0, -ENOENT, -EINVAL. */
+int store_psk_delete(struct store *st, const char *tunnel) __attribute__((warn_unused_result));
 
 #endif

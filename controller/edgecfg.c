@@ -1,0 +1,421 @@
+/*
+ * Edge configurations from the plan (see edgecfg.h).
+ */
+#include "controller/edgecfg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <time.h>
+
+#include "common/arena.h"
+#include "common/ctl_msg.h"
+#include "common/proposal.h"
+#include "controller/store.h"
+
+/* Per-site arrays every config that mentions the site borrows. */
+struct edgecfg_site {
+	Sdwan__Prefix **prefixes; /* the site's subnets */
+	size_t n_prefixes;
+	Sdwan__Endpoint **endpoints; /* its static underlay addresses */
+	size_t n_endpoints;
+	Sdwan__UnderlayLink **links;
+	size_t n_links;
+};
+
+struct edgecfg_wan {
+	const struct plan *plan;
+	struct arena arena;
+	struct edgecfg_site *sites;
+	Sdwan__SitePrefixes **wan_prefixes;
+	size_t n_wan_prefixes;
+	uint8_t wan_digest[EDGECFG_DIGEST_LEN];
+	char (*ike)[PROPOSAL_STRLEN]; /* per profile */
+	char (*esp)[PROPOSAL_STRLEN];
+	uint8_t *ca_der;
+	size_t ca_len;
+	uint32_t health_interval_ms;
+};
+
+static int site_prefixes(struct edgecfg_wan *w, const struct topo_site *s, struct edgecfg_site *o)
+{
+	o->prefixes = arena_alloc(&w->arena, (s->n_subnets + 1) * sizeof(*o->prefixes));
+	if (!o->prefixes)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_subnets; i++) {
+		if (!s->subnets[i].prefix.addr.family)
+			continue;
+		Sdwan__Prefix *px = arena_alloc(&w->arena, sizeof(*px));
+		if (!px)
+			return -ENOMEM;
+		sdwan__prefix__init(px);
+		ctl_msg_prefix_set(px, &s->subnets[i].prefix);
+		o->prefixes[o->n_prefixes++] = px;
+	}
+	return 0;
+}
+
+static int site_links(struct edgecfg_wan *w, const struct topo_site *s, struct edgecfg_site *o)
+{
+	size_t n = s->n_links + 1;
+	o->endpoints = arena_alloc(&w->arena, n * sizeof(*o->endpoints));
+	o->links = arena_alloc(&w->arena, n * sizeof(*o->links));
+	if (!o->endpoints || !o->links)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_links; i++) {
+		const struct topo_link *l = &s->links[i];
+		Sdwan__UnderlayLink *ul = arena_alloc(&w->arena, sizeof(*ul));
+		if (!ul)
+			return -ENOMEM;
+		sdwan__underlay_link__init(ul);
+		ul->name = (char *)(l->name ? l->name : "");
+		size_t alen = l->addr.family == IP_V6 ? 16 : 4;
+		if (l->dynamic || !l->addr.family) {
+			ul->addressing_case = SDWAN__UNDERLAY_LINK__ADDRESSING_DYNAMIC;
+			ul->dynamic = true;
+		} else {
+			ul->addressing_case = SDWAN__UNDERLAY_LINK__ADDRESSING_STATIC_ADDRESS;
+			ul->static_address.data = (uint8_t *)l->addr.bytes;
+			ul->static_address.len = alen;
+			Sdwan__Endpoint *ep = arena_alloc(&w->arena, sizeof(*ep));
+			if (!ep)
+				return -ENOMEM;
+			sdwan__endpoint__init(ep);
+			ep->addr.data = (uint8_t *)l->addr.bytes;
+			ep->addr.len = alen;
+			ep->link = ul->name;
+			o->endpoints[o->n_endpoints++] = ep;
+		}
+		o->links[o->n_links++] = ul;
+	}
+	return 0;
+}
+
+/* The WAN prefix table and the digest of its encoding (each entry as a field-7 submessage,
+ * which is how it appears inside an EdgeConfig). */
+static int wan_table(struct edgecfg_wan *w)
+{
+	const struct topo *t = w->plan->topo;
+	w->wan_prefixes = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(*w->wan_prefixes));
+	if (!w->wan_prefixes)
+		return -ENOMEM;
+	Sdwan__EdgeConfig only = SDWAN__EDGE_CONFIG__INIT;
+	for (size_t i = 0; i < t->n_sites; i++) {
+		Sdwan__SitePrefixes *sp = arena_alloc(&w->arena, sizeof(*sp));
+		if (!sp)
+			return -ENOMEM;
+		sdwan__site_prefixes__init(sp);
+		sp->site = (char *)t->sites[i].name;
+		sp->prefixes = w->sites[i].prefixes;
+		sp->n_prefixes = w->sites[i].n_prefixes;
+		w->wan_prefixes[w->n_wan_prefixes++] = sp;
+	}
+	only.wan_prefixes = w->wan_prefixes;
+	only.n_wan_prefixes = w->n_wan_prefixes;
+	size_t len = sdwan__edge_config__get_packed_size(&only);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	sdwan__edge_config__pack(&only, buf);
+	unsigned int dlen = 0;
+	int ok = EVP_Digest(buf, len, w->wan_digest, &dlen, EVP_sha256(), NULL);
+	free(buf);
+	return ok == 1 ? 0 : -ENOMEM;
+}
+
+int edgecfg_wan_new(const struct plan *p, const uint8_t *ca_der, size_t ca_len,
+		    uint32_t health_interval_ms, struct edgecfg_wan **out)
+{
+	*out = NULL;
+	if (!p || !p->topo || (ca_len && !ca_der))
+		return -EINVAL;
+	struct edgecfg_wan *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->plan = p;
+	w->health_interval_ms =
+		health_interval_ms ? health_interval_ms : EDGECFG_HEALTH_INTERVAL_DEFAULT_MS;
+	const struct topo *t = p->topo;
+	int rc = -ENOMEM;
+	w->sites = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(*w->sites));
+	w->ike = arena_alloc(&w->arena, (p->n_profiles + 1) * sizeof(*w->ike));
+	w->esp = arena_alloc(&w->arena, (p->n_profiles + 1) * sizeof(*w->esp));
+	w->ca_der = arena_alloc(&w->arena, ca_len + 1);
+	if (!w->sites || !w->ike || !w->esp || !w->ca_der)
+		goto err;
+	memcpy(w->ca_der, ca_der ? ca_der : (const uint8_t *)"", ca_len);
+	w->ca_len = ca_len;
+	for (size_t i = 0; i < p->n_profiles; i++) {
+		proposal_format(&p->profiles[i].ike, PROPOSAL_IKE, w->ike[i]);
+		proposal_format(&p->profiles[i].esp, PROPOSAL_ESP, w->esp[i]);
+	}
+	for (size_t i = 0; i < t->n_sites; i++) {
+		rc = site_prefixes(w, &t->sites[i], &w->sites[i]);
+		if (rc == 0)
+			rc = site_links(w, &t->sites[i], &w->sites[i]);
+		if (rc != 0)
+			goto err;
+	}
+	rc = wan_table(w);
+	if (rc != 0)
+		goto err;
+	*out = w;
+	return 0;
+err:
+	edgecfg_wan_free(w);
+	return rc;
+}
+
+void edgecfg_wan_free(struct edgecfg_wan *w)
+{
+	if (!w)
+		return;
+	arena_free(&w->arena);
+	free(w);
+}
+
+const struct plan *edgecfg_wan_plan(const struct edgecfg_wan *w)
+{
+	return w->plan;
+}
+
+static Sdwan__SiteRole role_of(enum topo_role r)
+{
+	switch (r) {
+	case TOPO_ROLE_HUB:
+		return SDWAN__SITE_ROLE__SITE_ROLE_HUB;
+	case TOPO_ROLE_SPOKE:
+		return SDWAN__SITE_ROLE__SITE_ROLE_SPOKE;
+	case TOPO_ROLE_PEER:
+		return SDWAN__SITE_ROLE__SITE_ROLE_PEER;
+	}
+	return SDWAN__SITE_ROLE__SITE_ROLE_UNSPECIFIED;
+}
+
+/* The tunnel's kind seen from site (plan kinds are named from the spoke's or peer's side). */
+static Sdwan__TunnelKind kind_of(const struct plan *p, const struct plan_tunnel *tun, uint32_t site)
+{
+	bool hub = p->topo->sites[site].role == TOPO_ROLE_HUB;
+	switch ((enum plan_kind)tun->kind) {
+	case PLAN_KIND_PEER_PEER:
+		return SDWAN__TUNNEL_KIND__TUNNEL_KIND_PEER_PEER;
+	case PLAN_KIND_SPOKE_HUB:
+		return hub ? SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_SPOKE
+			   : SDWAN__TUNNEL_KIND__TUNNEL_KIND_SPOKE_HUB;
+	case PLAN_KIND_HUB_HUB:
+		return SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_HUB;
+	case PLAN_KIND_PEER_HUB:
+		return hub ? SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_PEER
+			   : SDWAN__TUNNEL_KIND__TUNNEL_KIND_PEER_HUB;
+	case PLAN_KIND_COUNT:
+		break;
+	}
+	return SDWAN__TUNNEL_KIND__TUNNEL_KIND_UNSPECIFIED;
+}
+
+static Sdwan__DpdMode dpd_of(uint8_t m)
+{
+	switch ((enum topo_dpd_mode)m) {
+	case TOPO_DPD_ON_IDLE:
+		return SDWAN__DPD_MODE__DPD_MODE_ON_IDLE;
+	case TOPO_DPD_ON_DEMAND:
+		return SDWAN__DPD_MODE__DPD_MODE_ON_DEMAND;
+	case TOPO_DPD_OFF:
+		return SDWAN__DPD_MODE__DPD_MODE_OFF;
+	}
+	return SDWAN__DPD_MODE__DPD_MODE_UNSPECIFIED;
+}
+
+static uint32_t clamp_u32(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* Fill one tunnel of site's config; its name goes into the tunnel's own name buffer. */
+static int fill_tunnel(const struct edgecfg_wan *w, const struct plan_tunnel *tun, uint32_t site,
+		       Sdwan__Tunnel *o, char *name, size_t name_len, uint8_t *psk,
+		       edgecfg_psk_fn *psk_fn, void *psk_arg)
+{
+	const struct plan *p = w->plan;
+	const struct topo *t = p->topo;
+	uint32_t peer = plan_tunnel_peer(tun, site);
+	const struct plan_profile *pr = &p->profiles[tun->profile];
+	sdwan__tunnel__init(o);
+	o->name = plan_tunnel_name(p, tun, name, name_len);
+	o->peer_site = (char *)t->sites[peer].name;
+	o->peer_identity = o->peer_site;
+	o->peer_addresses = w->sites[peer].endpoints;
+	o->n_peer_addresses = w->sites[peer].n_endpoints;
+	o->initiator = tun->initiator == site;
+	o->kind = kind_of(p, tun, site);
+	o->hub_priority = tun->hub_priority;
+	o->ike_proposal = (char *)w->ike[tun->profile];
+	o->esp_proposal = (char *)w->esp[tun->profile];
+	o->ike_lifetime_ms = pr->ike_lifetime_ms;
+	o->esp_lifetime_ms = pr->esp_lifetime_ms;
+	o->dpd_interval_ms = clamp_u32(pr->dpd_interval_ms);
+	o->dpd_timeout_ms = clamp_u32(pr->dpd_timeout_ms);
+	o->dpd_mode = dpd_of(pr->dpd_mode);
+	o->mtu = tun->mtu;
+	o->mss_v4 = tun->mss_v4;
+	o->mss_v6 = tun->mss_v6;
+	o->local_prefixes = w->sites[site].prefixes;
+	o->n_local_prefixes = w->sites[site].n_prefixes;
+	o->remote_prefixes = w->sites[peer].prefixes;
+	o->n_remote_prefixes = w->sites[peer].n_prefixes;
+	o->local_transit = plan_site_carries_transit(p, site);
+	o->remote_transit = plan_site_carries_transit(p, peer);
+	if (pr->auth == TOPO_AUTH_PSK) {
+		o->auth = SDWAN__AUTH_METHOD__AUTH_METHOD_PSK;
+		int rc = psk_fn ? psk_fn(psk_arg, o->name, psk) : -EINVAL;
+		if (rc != 0)
+			return rc;
+		o->psk.data = psk;
+		o->psk.len = EDGECFG_PSK_LEN;
+	} else {
+		o->auth = SDWAN__AUTH_METHOD__AUTH_METHOD_CERTIFICATE;
+	}
+	return 0;
+}
+
+/* SHA-256 of the config minus generation and WAN table, then the table's digest if carried. */
+static int config_digest(const struct edgecfg_wan *w, struct edgecfg *ec)
+{
+	Sdwan__EdgeConfig c = ec->cfg;
+	c.generation = 0;
+	c.wan_prefixes = NULL;
+	c.n_wan_prefixes = 0;
+	size_t len = sdwan__edge_config__get_packed_size(&c);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	sdwan__edge_config__pack(&c, buf);
+	int rc = -ENOMEM;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int dlen = 0;
+	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, buf, len) == 1 &&
+	    (!ec->cfg.n_wan_prefixes ||
+	     EVP_DigestUpdate(md, w->wan_digest, sizeof(w->wan_digest)) == 1) &&
+	    EVP_DigestFinal_ex(md, ec->digest, &dlen) == 1)
+		rc = 0;
+	EVP_MD_CTX_free(md);
+	/* The encoding holds the PSKs. */
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return rc;
+}
+
+/* Tunnel names live right after the tunnel structs in one block. */
+#define EDGECFG_NAME_LEN 72
+
+int edgecfg_build(const struct edgecfg_wan *w, uint32_t site, edgecfg_psk_fn *psk, void *psk_arg,
+		  struct edgecfg **out)
+{
+	*out = NULL;
+	const struct plan *p = w->plan;
+	const struct topo *t = p->topo;
+	if (site >= t->n_sites)
+		return -EINVAL;
+	const struct plan_edge *pe = &p->edges[site];
+	struct edgecfg *ec = calloc(1, sizeof(*ec));
+	if (!ec)
+		return -ENOMEM;
+	size_t n = pe->count;
+	int rc = -ENOMEM;
+	ec->tunnel_store = calloc(n + 1, sizeof(*ec->tunnel_store) + EDGECFG_NAME_LEN);
+	ec->tunnel_ptrs = calloc(n + 1, sizeof(*ec->tunnel_ptrs));
+	ec->psks = calloc(n + 1, EDGECFG_PSK_LEN);
+	ec->slots = n + 1;
+	if (!ec->tunnel_store || !ec->tunnel_ptrs || !ec->psks)
+		goto err;
+	char *names = (char *)(ec->tunnel_store + n + 1);
+	Sdwan__EdgeConfig *c = &ec->cfg;
+	sdwan__edge_config__init(c);
+	const struct topo_site *s = &t->sites[site];
+	c->site = (char *)s->name;
+	c->role = role_of(s->role);
+	c->local_subnets = w->sites[site].prefixes;
+	c->n_local_subnets = w->sites[site].n_prefixes;
+	c->links = w->sites[site].links;
+	c->n_links = w->sites[site].n_links;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_tunnel *tun = &p->tunnels[p->edge_tunnels[pe->first + i]];
+		rc = fill_tunnel(w, tun, site, &ec->tunnel_store[i], names + i * EDGECFG_NAME_LEN,
+				 EDGECFG_NAME_LEN, ec->psks + i * EDGECFG_PSK_LEN, psk, psk_arg);
+		if (rc != 0)
+			goto err;
+		ec->tunnel_ptrs[i] = &ec->tunnel_store[i];
+	}
+	c->tunnels = ec->tunnel_ptrs;
+	c->n_tunnels = n;
+	/* Only transit tunnels refer to the WAN table; a full mesh needs none of it. */
+	bool transit = false;
+	for (size_t i = 0; i < n; i++)
+		transit = transit || ec->tunnel_store[i].local_transit ||
+			  ec->tunnel_store[i].remote_transit;
+	if (transit) {
+		c->wan_prefixes = w->wan_prefixes;
+		c->n_wan_prefixes = w->n_wan_prefixes;
+	}
+	c->ca_certificate_der.data = w->ca_der;
+	c->ca_certificate_der.len = w->ca_len;
+	c->failback_hold_down_ms = s->effective.hold_down_ms;
+	c->health_interval_ms = w->health_interval_ms;
+	c->wan_name = (char *)t->wan;
+	rc = config_digest(w, ec);
+	if (rc != 0)
+		goto err;
+	*out = ec;
+	return 0;
+err:
+	edgecfg_free(ec);
+	return rc;
+}
+
+void edgecfg_free(struct edgecfg *ec)
+{
+	if (!ec)
+		return;
+	if (ec->psks) {
+		OPENSSL_cleanse(ec->psks, ec->slots * EDGECFG_PSK_LEN);
+		free(ec->psks);
+	}
+	free(ec->tunnel_ptrs);
+	free(ec->tunnel_store);
+	free(ec);
+}
+
+int edgecfg_encode(struct edgecfg *ec, uint64_t generation, uint64_t msg_id, uint8_t **out,
+		   size_t *len)
+{
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, msg_id);
+	ec->cfg.generation = generation;
+	env.body_case = SDWAN__ENVELOPE__BODY_CONFIG;
+	env.config = &ec->cfg;
+	int rc = ctl_msg_encode_alloc(&env, out, len);
+	ec->cfg.generation = 0;
+	return rc;
+}
+
+int edgecfg_psk_store(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
+{
+	struct store *st = arg;
+	_Static_assert(EDGECFG_PSK_LEN == STORE_PSK_LEN, "one PSK size");
+	int rc = store_psk_get(st, tunnel, psk);
+	if (rc != -ENOENT)
+		return rc;
+	if (RAND_priv_bytes(psk, EDGECFG_PSK_LEN) != 1)
+		return -EIO;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rc = store_psk_put(st, tunnel, psk, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	if (rc != 0)
+		OPENSSL_cleanse(psk, EDGECFG_PSK_LEN);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/*
+ * Edge configurations: the plan's slice for one site turned into the EdgeConfig message the
+ * controller pushes (proto/control.proto), and the digest that decides whether a site's
+ * configuration changed.
+ *
+ * Two levels, so that a WAN of 10,000 sites stays linear:
+ *
+ *   struct edgecfg_wan   built once per plan: per-site prefix, link and address arrays and the
+ *                        WAN prefix table (EdgeConfig.wan_prefixes) that every config shares,
+ *                        with the SHA-256 of that table's encoding.
+ *   struct edgecfg       one site's EdgeConfig; its arrays borrow from the edgecfg_wan, its
+ *                        tunnels and PSKs are its own.
+ *
+ * Digest: SHA-256 over the config encoded without generation and without wan_prefixes, then the
+ * WAN table's digest when the config carries it. Two configs have the same digest exactly when
+ * their encodings minus the generation are equal (protobuf-c encodes deterministically), so a
+ * generation is bumped only when something the edge would see changed; the table is hashed once
+ * per plan rather than once per site.
+ *
+ * PSKs (auth: psk): each tunnel's key comes from the caller's edgecfg_psk_fn (the controller
+ * reads it from the store, making and recording a random one the first time), so both ends of a
+ * tunnel get the same key, every tunnel a different one, and restarts change nothing. A config
+ * holds only the keys of its own tunnels: a key reaches exactly that tunnel's two ends. Keys are
+ * wiped by edgecfg_free; none is logged.
+ *
+ * Ownership: an edgecfg_wan borrows the plan (and through it the topology), which must outlive
+ * it; an edgecfg borrows its edgecfg_wan. Control path only; no global state.
+ */
+#ifndef SDWAN_CONTROLLER_EDGECFG_H
+#define SDWAN_CONTROLLER_EDGECFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "controller/plan.h"
+#include "proto/control.pb-c.h"
+
+#define EDGECFG_PSK_LEN    32
+#define EDGECFG_DIGEST_LEN 32
+
+/* Health report interval pushed when the caller does not say. */
+#define EDGECFG_HEALTH_INTERVAL_DEFAULT_MS 2000u
+
+/*
+ * The PSK of tunnel (plan name "a:b") into psk: the same bytes for every call with the same name.
+ * Returns 0 or -errno. Called only for tunnels whose profile says auth: psk.
+ */
+typedef int edgecfg_psk_fn(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN]);
+
+struct edgecfg_wan;
+struct store;
+
+/*
+ * The PSK source the controller uses: the tunnel's key from the store (arg: struct store *),
+ * made from the CSPRNG and recorded the first time (joining the caller's open transaction, if
+ * any). Returns 0, or a store error / -EIO (no randomness); psk is wiped on failure.
+ */
+int edgecfg_psk_store(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
+	__attribute__((warn_unused_result));
+
+/* One site's configuration. cfg is a complete EdgeConfig (generation 0); fields are private
+ * otherwise. */
+struct edgecfg {
+	Sdwan__EdgeConfig cfg;
+	Sdwan__Tunnel *tunnel_store;
+	Sdwan__Tunnel **tunnel_ptrs;
+	uint8_t *psks; /* slots * EDGECFG_PSK_LEN, wiped on free */
+	size_t slots;
+	uint8_t digest[EDGECFG_DIGEST_LEN];
+};
+
+/*
+ * Build the shared part for plan p: ca_der (len bytes, copied; may be empty) is the trust anchor
+ * every config carries; health_interval_ms (0: the default) what the edges are told. On success
+ * *out is owned by the caller (edgecfg_wan_free). Returns 0, -ENOMEM, -EINVAL.
+ */
+int edgecfg_wan_new(const struct plan *p, const uint8_t *ca_der, size_t ca_len,
+		    uint32_t health_interval_ms, struct edgecfg_wan **out)
+	__attribute__((warn_unused_result));
+
+/* Free the shared part. Every edgecfg built from it must be freed first. NULL-safe. */
+void edgecfg_wan_free(struct edgecfg_wan *w);
+
+/* The plan w was built from, borrowed. */
+const struct plan *edgecfg_wan_plan(const struct edgecfg_wan *w);
+
+/*
+ * Build site's configuration (site: index into the plan's topology) and its digest. psk is
+ * called for every PSK tunnel of the site. On success *out is owned by the caller
+ * (edgecfg_free). Returns 0, -EINVAL (site out of range), -ENOMEM, or psk's error.
+ */
+int edgecfg_build(const struct edgecfg_wan *w, uint32_t site, edgecfg_psk_fn *psk, void *psk_arg,
+		  struct edgecfg **out) __attribute__((warn_unused_result));
+
+/* Wipe the PSKs and free. NULL-safe. */
+void edgecfg_free(struct edgecfg *ec);
+
+/*
+ * Encode ec as a complete Envelope{config} of the given generation and msg_id into a new buffer
+ * (*out, *len; owned by the caller, release with ctl_msg_buf_free, which wipes the PSKs).
+ * Returns 0, -ENOMEM, -EMSGSIZE (over CTL_MSG_MAX_SIZE).
+ */
+int edgecfg_encode(struct edgecfg *ec, uint64_t generation, uint64_t msg_id, uint8_t **out,
+		   size_t *len) __attribute__((warn_unused_result));
+
+#endif

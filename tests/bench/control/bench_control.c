@@ -1,0 +1,495 @@
+/*
+ * bench-control: N simulated edges (one process, one DEALER per edge) enroll with a real
+ * sdwan-controller and acknowledge their configuration; then one site's configuration changes
+ * and the time until that edge has it and acknowledged it is measured.
+ *
+ *   bench-control [N] [--controller PATH] [--window W]
+ *
+ * N edges = 2 hubs + (N - 2) spokes of a hub-and-spoke WAN (every spoke dual-homed). The
+ * controller runs as a child process on 127.0.0.1 with a fresh state directory; its tokens are
+ * created through the controller's own token module before it starts (one transaction), the
+ * edges' CURVE keys, ECDSA keys and CSRs before the clock starts (edge-side work, reported
+ * separately). Figures printed: enrollment + convergence wall time, controller peak RSS
+ * (VmHWM) and CPU time, and the one-site change latency (apply sent -> config received ->
+ * ack sent), the median of several changes.
+ *
+ * Targets (issue 3): 10,000 edges in < 60 s, peak RSS < 512 MiB, one-site change < 100 ms.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "common/ctl_msg.h"
+#include "common/log.h"
+#include "common/x509id.h"
+#include "common/zcurve.h"
+#include "controller/admin.h"
+#include "controller/store.h"
+#include "controller/token.h"
+
+#define CTL_EP    "tcp://127.0.0.1:27800"
+#define ENROLL_EP "tcp://127.0.0.1:27801"
+
+enum edge_state {
+	E_IDLE,
+	E_ENROLLING,
+	E_WAITING, /* connected, waiting for its config */
+	E_DONE,
+};
+
+struct edge {
+	enum edge_state state;
+	void *sock;
+	struct zcurve_keypair kp;
+	uint8_t *csr;
+	size_t csr_len;
+	char token[TOKEN_LINE_MAX];
+	char site[32];
+	uint64_t applied;
+};
+
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct text *t, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		t->cap = t->cap * 2 + 4096;
+		t->s = realloc(t->s, t->cap);
+		if (!t->s)
+			exit(1);
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The WAN: hubs h0, h1; spokes s<i>; spoke `changed` gets hold-down `hold`. */
+static struct text topology(unsigned n, unsigned changed, unsigned hold)
+{
+	struct text t = {malloc(4096), 0, 4096};
+	put(&t, "wan: bench\ncontroller: {endpoint: \"%s\"}\ntype: hub-and-spoke\nsites:\n",
+	    CTL_EP);
+	for (unsigned i = 0; i < n; i++) {
+		bool hub = i < 2;
+		put(&t, "  - name: %s%u\n    role: %s\n", hub ? "h" : "s", hub ? i : i - 2,
+		    hub ? "hub" : "spoke");
+		put(&t, "    underlay: [{name: inet, address: 100.%u.%u.%u}]\n", 64 + (i >> 16),
+		    (i >> 8) & 255, i & 255);
+		put(&t, "    subnets: [10.%u.%u.0/24]\n", i >> 8, i & 255);
+		if (!hub)
+			put(&t, "    hubs: [h%u, h%u]\n", i & 1, !(i & 1));
+		if (i == changed)
+			put(&t, "    hold-down: %us\n", hold);
+	}
+	return t;
+}
+
+static void write_text(const char *path, const struct text *t)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(t->s, 1, t->len, f) != t->len || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static pid_t start_controller(const char *bin, const char *dir, const char *topo)
+{
+	char state[512], log[512];
+	(void)snprintf(state, sizeof(state), "%s/st", dir);
+	(void)snprintf(log, sizeof(log), "%s/controller.log", dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		FILE *f = freopen(log, "a", stderr);
+		(void)f;
+		execl(bin, bin, "--topology", topo, "--state", state, "--listen", CTL_EP,
+		      "--enroll-rate", "1000000", "--enroll-burst", "1000000", "--log-level",
+		      "notice", (char *)NULL);
+		_exit(127);
+	}
+	char sock[600];
+	(void)snprintf(sock, sizeof(sock), "%s/admin.sock", state);
+	for (int i = 0; i < 600; i++) {
+		struct stat sb;
+		if (stat(sock, &sb) == 0)
+			return pid;
+		usleep(50000);
+	}
+	fprintf(stderr, "bench-control: controller did not start (see %s)\n", log);
+	exit(1);
+}
+
+static void stop_controller(pid_t pid, long *hwm_kib, double *cpu_s)
+{
+	char path[64], line[256];
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			*hwm_kib = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	kill(pid, SIGTERM);
+	int st;
+	struct rusage ru;
+	if (wait4(pid, &st, 0, &ru) == pid)
+		*cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+			 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int send_env(void *s, Sdwan__Envelope *env)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = ctl_msg_encode_alloc(env, &buf, &len);
+	if (rc == 0 && zmq_send(s, buf, len, ZMQ_DONTWAIT) < 0)
+		rc = -errno;
+	ctl_msg_buf_free(buf, len);
+	return rc;
+}
+
+static void *dealer(void *ctx, struct edge *e, const uint8_t server[static 32], const char *ep)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0;
+	if (!s || zcurve_client_setup(s, &e->kp, server) != 0)
+		exit(1);
+	(void)zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	if (zmq_connect(s, ep) != 0)
+		exit(1);
+	return s;
+}
+
+static void send_health(struct edge *e)
+{
+	Sdwan__HealthReport h = SDWAN__HEALTH_REPORT__INIT;
+	h.software_version = (char *)"bench";
+	h.generation_applied = e->applied;
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, 0);
+	env.body_case = SDWAN__ENVELOPE__BODY_HEALTH;
+	env.health = &h;
+	(void)send_env(e->sock, &env);
+}
+
+static void send_enroll(struct edge *e)
+{
+	Sdwan__EnrollRequest rq = SDWAN__ENROLL_REQUEST__INIT;
+	rq.token = e->token;
+	rq.csr_der.data = e->csr;
+	rq.csr_der.len = e->csr_len;
+	rq.curve_public_key.data = e->kp.public_key;
+	rq.curve_public_key.len = 32;
+	rq.software_version = (char *)"bench";
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, 1);
+	env.body_case = SDWAN__ENVELOPE__BODY_ENROLL_REQUEST;
+	env.enroll_request = &rq;
+	(void)send_env(e->sock, &env);
+}
+
+/* Handle one received message of e; returns true when e just acked a config. */
+static bool on_message(void *ctx, struct edge *e, const uint8_t server[static 32])
+{
+	zmq_msg_t m;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, e->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return false;
+	}
+	Sdwan__Envelope *env = NULL;
+	bool acked = false;
+	if (ctl_msg_decode(zmq_msg_data(&m), zmq_msg_size(&m), CTL_MSG_MAX_SIZE, &env, NULL) != 0) {
+		zmq_msg_close(&m);
+		return false;
+	}
+	zmq_msg_close(&m);
+	if (e->state == E_ENROLLING && env->body_case == SDWAN__ENVELOPE__BODY_ENROLL_RESPONSE) {
+		if (env->enroll_response->status != SDWAN__CERT_STATUS__CERT_STATUS_OK) {
+			fprintf(stderr, "bench-control: enrollment of %s refused: %s\n", e->site,
+				env->enroll_response->error_reason);
+			exit(1);
+		}
+		zmq_close(e->sock);
+		e->sock = dealer(ctx, e, server, CTL_EP);
+		e->state = E_WAITING;
+		send_health(e);
+	} else if (env->body_case == SDWAN__ENVELOPE__BODY_CONFIG) {
+		Sdwan__ConfigAck ack = SDWAN__CONFIG_ACK__INIT;
+		ack.generation = env->config->generation;
+		Sdwan__Envelope out;
+		ctl_msg_envelope_init(&out, 0);
+		out.body_case = SDWAN__ENVELOPE__BODY_CONFIG_ACK;
+		out.config_ack = &ack;
+		(void)send_env(e->sock, &out);
+		e->applied = env->config->generation;
+		e->state = E_DONE;
+		acked = true;
+	}
+	ctl_msg_free(env);
+	return acked;
+}
+
+/* Health every 2 s from every converged edge, as real edges send it (the controller counts an
+ * edge silent for three intervals as gone). */
+static void health_tick(struct edge *edges, unsigned n, double *next)
+{
+	if (now_s() < *next)
+		return;
+	*next = now_s() + 2.0;
+	for (unsigned i = 0; i < n; i++)
+		if (edges[i].state == E_DONE)
+			send_health(&edges[i]);
+}
+
+/* Make every edge's keys and CSR (edge-side work, not timed as convergence). */
+static void make_keys(struct edge *edges, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct edge *e = &edges[i];
+		EVP_PKEY *key = NULL;
+		X509_REQ *req = NULL;
+		if (zcurve_keypair_generate(&e->kp) != 0 ||
+		    x509id_key_generate(X509ID_KEY_P256, &key) != 0 ||
+		    x509id_csr_create(key, i < 2 ? "h" : "s", &req) != 0 ||
+		    x509id_csr_encode(req, X509ID_DER, &e->csr, &e->csr_len) != 0)
+			exit(1);
+		X509_REQ_free(req);
+		EVP_PKEY_free(key);
+		(void)snprintf(e->site, sizeof(e->site), "%s%u", i < 2 ? "h" : "s",
+			       i < 2 ? i : i - 2);
+	}
+}
+
+/* Tokens through the controller's own token module, in one transaction. */
+static void make_tokens(const char *dir, struct edge *edges, unsigned n, uint8_t server[32])
+{
+	char path[600];
+	(void)snprintf(path, sizeof(path), "%s/st/controller.key", dir);
+	struct zcurve_keypair ck;
+	if (zcurve_secret_load(path, &ck) != 0)
+		exit(1);
+	memcpy(server, ck.public_key, 32);
+	zcurve_keypair_clear(&ck);
+	(void)snprintf(path, sizeof(path), "%s/st", dir);
+	struct store *st = NULL;
+	if (store_new(path, NULL, &st) != 0 || store_tx_begin(st) != 0)
+		exit(1);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000;
+	for (unsigned i = 0; i < n; i++)
+		if (token_create(st, edges[i].site, 3600000, now, server, edges[i].token) != 0)
+			exit(1);
+	if (store_tx_commit(st) != 0)
+		exit(1);
+	store_free(st);
+}
+
+static unsigned converge(void *ctx, struct edge *edges, unsigned n, unsigned window,
+			 const uint8_t server[static 32], double deadline)
+{
+	zmq_pollitem_t *items = calloc(n, sizeof(*items));
+	unsigned *idx = calloc(n, sizeof(*idx));
+	unsigned next = 0, done = 0, enrolling = 0;
+	double next_health = now_s() + 2.0;
+	while (done < n && now_s() < deadline) {
+		health_tick(edges, n, &next_health);
+		while (next < n && enrolling < window) {
+			struct edge *e = &edges[next++];
+			e->sock = dealer(ctx, e, server, ENROLL_EP);
+			e->state = E_ENROLLING;
+			send_enroll(e);
+			enrolling++;
+		}
+		unsigned k = 0;
+		for (unsigned i = 0; i < next; i++) {
+			if (edges[i].state == E_ENROLLING || edges[i].state == E_WAITING) {
+				items[k] = (zmq_pollitem_t){.socket = edges[i].sock,
+							    .events = ZMQ_POLLIN};
+				idx[k++] = i;
+			}
+		}
+		if (zmq_poll(items, (int)k, 100) <= 0)
+			continue;
+		for (unsigned j = 0; j < k; j++) {
+			if (!(items[j].revents & ZMQ_POLLIN))
+				continue;
+			struct edge *e = &edges[idx[j]];
+			enum edge_state before = e->state;
+			while (e->state != E_DONE && on_message(ctx, e, server))
+				;
+			if (before == E_ENROLLING && e->state != E_ENROLLING)
+				enrolling--;
+			if (e->state == E_DONE)
+				done++;
+		}
+	}
+	free(items);
+	free(idx);
+	return done;
+}
+
+static double one_change(void *ctx, struct edge *edges, struct edge *e, const char *dir, unsigned n,
+			 unsigned hold, const uint8_t server[static 32])
+{
+	double next_health = 0;
+	health_tick(edges, n, &next_health);
+	struct text t = topology(n, 2, hold);
+	char sock[600];
+	(void)snprintf(sock, sizeof(sock), "%s/st/admin.sock", dir);
+	int fd = admin_client_connect(sock);
+	if (fd < 0)
+		exit(1);
+	Sdwan__Admin__ApplyRequest ar = SDWAN__ADMIN__APPLY_REQUEST__INIT;
+	ar.topology.data = (uint8_t *)t.s;
+	ar.topology.len = t.len;
+	Sdwan__Admin__AdminRequest rq = SDWAN__ADMIN__ADMIN_REQUEST__INIT;
+	rq.body_case = SDWAN__ADMIN__ADMIN_REQUEST__BODY_APPLY;
+	rq.apply = &ar;
+	Sdwan__Admin__AdminResponse *r = NULL;
+	e->state = E_WAITING;
+	double t0 = now_s();
+	if (admin_client_call(fd, &rq, 60000, &r) != 0 || !r->ok) {
+		fprintf(stderr, "bench-control: apply failed: %s\n", r ? r->error : "no answer");
+		exit(1);
+	}
+	uint32_t updated = r->apply->sites_updated;
+	sdwan__admin__admin_response__free_unpacked(r, NULL);
+	close(fd);
+	free(t.s);
+	while (e->state != E_DONE && now_s() - t0 < 10) {
+		zmq_pollitem_t it = {.socket = e->sock, .events = ZMQ_POLLIN};
+		if (zmq_poll(&it, 1, 100) > 0)
+			while (e->state != E_DONE && on_message(ctx, e, server))
+				;
+	}
+	double dt = now_s() - t0;
+	if (updated != 1)
+		fprintf(stderr, "bench-control: the change updated %" PRIu32 " sites, not 1\n",
+			updated);
+	return e->state == E_DONE ? dt : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned n = 1000, window = 256;
+	const char *bin = "build/bin/sdwan-controller";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--controller") == 0 && i + 1 < argc)
+			bin = argv[++i];
+		else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
+			window = (unsigned)strtoul(argv[++i], NULL, 10);
+		else
+			n = (unsigned)strtoul(argv[i], NULL, 10);
+	}
+	if (n < 3 || n > 60000) {
+		fprintf(stderr, "usage: bench-control [N >= 3] [--controller PATH] [--window W]\n");
+		return 2;
+	}
+	log_configure(LOG_LEVEL_ERR, LOG_FORMAT_TEXT, NULL);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	char dir[] = "/tmp/bench-control.XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	char topo[600];
+	(void)snprintf(topo, sizeof(topo), "%s/wan.yaml", dir);
+	struct text t = topology(n, 2, 10);
+	write_text(topo, &t);
+	free(t.s);
+
+	struct edge *edges = calloc(n, sizeof(*edges));
+	double t0 = now_s();
+	make_keys(edges, n);
+	double t_keys = now_s() - t0;
+	/* First start creates the controller key and CA; tokens are then added beside it. */
+	pid_t pid = start_controller(bin, dir, topo);
+	long hwm = 0;
+	double cpu = 0;
+	stop_controller(pid, &hwm, &cpu);
+	uint8_t server[32];
+	make_tokens(dir, edges, n, server);
+
+	double t_start0 = now_s();
+	pid = start_controller(bin, dir, topo);
+	double t_start = now_s() - t_start0;
+	void *ctx = zmq_ctx_new();
+	zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, (int)n * 2 + 64);
+	zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
+	t0 = now_s();
+	unsigned done = converge(ctx, edges, n, window, server, t0 + 300);
+	double t_conv = now_s() - t0;
+	double lat[7];
+	unsigned nl = 0;
+	for (unsigned k = 0; k < 7 && done == n; k++) {
+		double d = one_change(ctx, edges, &edges[2], dir, n, 20 + k, server);
+		if (d >= 0)
+			lat[nl++] = d;
+	}
+	qsort(lat, nl, sizeof(lat[0]), cmp_double);
+	stop_controller(pid, &hwm, &cpu);
+	printf("bench-control: %u edges (2 hubs, %u spokes), enrollment window %u\n", n, n - 2,
+	       window);
+	printf("  edge keys + CSRs (edge side, not in the total)  %8.2f s\n", t_keys);
+	printf("  controller start (load + plan + digests)        %8.2f s\n", t_start);
+	printf("  enrolled and converged                          %8.2f s  (%u/%u acked)%s\n",
+	       t_conv, done, n, t_conv < 60 && done == n ? "" : "  TARGET MISSED");
+	printf("  controller peak RSS                             %8.1f MiB%s\n", hwm / 1024.0,
+	       hwm < 512 * 1024 ? "" : "  TARGET MISSED");
+	printf("  controller CPU time                             %8.2f s\n", cpu);
+	if (nl)
+		printf("  one-site change pushed and acked (median of %u) %8.1f ms (min %.1f, max "
+		       "%.1f)%s\n",
+		       nl, lat[nl / 2] * 1e3, lat[0] * 1e3, lat[nl - 1] * 1e3,
+		       lat[nl / 2] < 0.1 ? "" : "  TARGET MISSED");
+	for (unsigned i = 0; i < n; i++) {
+		if (edges[i].sock)
+			zmq_close(edges[i].sock);
+		zcurve_keypair_clear(&edges[i].kp);
+		free(edges[i].csr);
+		OPENSSL_cleanse(edges[i].token, sizeof(edges[i].token));
+	}
+	free(edges);
+	zmq_ctx_term(ctx);
+	char cmd[600];
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0) // NOLINT(cert-env33-c): benchmark cleanup
+		fprintf(stderr, "bench-control: %s left behind\n", dir);
+	return done == n ? 0 : 1;
+}

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# ctest-labels: integration;control
+# The control plane end to end, with a real sdwan-controller and real CURVE DEALER clients
+# (tests/tools/ctl_client) on the loopback of a private network namespace:
+#
+#   [netns $NS-c]  sdwan-controller  tcp://127.0.0.1:7800 (control)  :7801 (enroll)
+#                  ctl_client x N    admin.sock <- sdwanctl
+#
+# Covers: enrollment (certificate names the token's site whatever the CSR asks), config push and
+# ack, per-tunnel PSKs (equal at both ends, distinct per tunnel), every bad input of issue 3
+# item 6 (clear reason, a counter, store unchanged), nack, health in status, a topology edit
+# reaching only the affected sites, an invalid edit changing nothing, revocation and removal
+# closing the open session at once, certificate renewal, operator commands, kill -9 and restart.
+set -euo pipefail
+src=${SDWAN_SOURCE_DIR:?}
+bin=${SDWAN_BIN_DIR:?}
+client=$bin/../tests/ctl_client
+. "$src/tests/integration/lib/netns.sh"
+ns_init
+tmp=$(mktemp -d /tmp/sdwan-ctl.XXXXXX)
+cleanup() {
+	ns_cleanup
+	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- controller log (tail)" >&2
+	tail -40 "$tmp/ctl.log" >&2 || true
+	exit 1
+}
+passed=0
+ok() {
+	passed=$((passed + 1))
+	echo "ok $passed - $*"
+}
+
+ns_add c
+EP=tcp://127.0.0.1:7800
+ADMIN=$tmp/st/admin.sock
+
+sed -e 's/auth: certificate/auth: psk/' "$src/topologies/hub-spoke.yaml" >"$tmp/wan.yaml"
+grep -q 'auth: psk' "$tmp/wan.yaml" || fail "test topology has no psk"
+
+CTL_PID=
+start_ctl() {
+	# ip netns exec execs the controller: $! is the controller's own pid (for kill -9).
+	ip netns exec "$NS-c" "$bin/sdwan-controller" --topology "$tmp/wan.yaml" --state "$tmp/st" \
+		--listen "$EP" --log-level info --enroll-burst 12 --enroll-rate 2 \
+		>>"$tmp/ctl.log" 2>&1 &
+	CTL_PID=$!
+	NS_PIDS="$NS_PIDS $CTL_PID"
+	for _ in $(seq 50); do
+		[ -S "$ADMIN" ] && return 0
+		sleep 0.1
+	done
+	fail "controller did not start"
+}
+ctl() { ns_exec c "$bin/sdwanctl" --admin "$ADMIN" "$@"; }
+cli() { ns_exec c "$client" "$@" --endpoint "$EP"; }
+counter() { ctl status --json | jq -r ".counters.$1"; }
+site_field() { ctl status --json | jq -r ".sites[] | select(.site == \"$1\") | .$2"; }
+dbsum() { sqlite3 "$tmp/st/controller.db" .dump | sha256sum | cut -d' ' -f1; }
+token() { ctl token create "$1" --json "${@:2}" | jq -r .token; }
+wait_for() { # wait_for FILE PATTERN [tenths]
+	for _ in $(seq "${3:-50}"); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_ctl
+[ "$(stat -c %a "$ADMIN")" = 600 ] || fail "admin socket must be 0600"
+[ "$(stat -c %a "$tmp/st/controller.key")" = 600 ] || fail "controller key must be 0600"
+ok "controller started: admin socket and key 0600"
+
+# --- Enrollment end to end: the certificate names the token's site, whatever the CSR asks.
+T1=$(token branch1)
+out=$(cli enroll --state "$tmp/b1" --token "$T1" --csr-site hub-east) || fail "enroll: $out"
+[ "$out" = "enrolled site=branch1 cert_cn=branch1" ] || fail "enrollment: $out"
+[ "$(site_field branch1 enrolled)" = true ] || fail "status: branch1 enrolled"
+ok "branch1 enrolled; certificate names the token's site, not the CSR's"
+
+# --- Config push, ack, PSKs.
+T2=$(token hub-east)
+cli enroll --state "$tmp/he" --token "$T2" >/dev/null || fail "enroll hub-east"
+cli run --state "$tmp/b1" --once --timeout 10 >"$tmp/b1.out" || fail "branch1 run"
+cli run --state "$tmp/he" --once --timeout 10 >"$tmp/he.out" || fail "hub-east run"
+grep -q '^acked 1$' "$tmp/b1.out" || fail "branch1 did not get generation 1"
+grep -q '^config generation=1 site=branch1 tunnels=2 ' "$tmp/b1.out" || fail "branch1 config"
+grep -q '^config generation=1 site=hub-east tunnels=4 ' "$tmp/he.out" || fail "hub-east config"
+psk_b1=$(awk '/^tunnel branch1:hub-east /{for(i=1;i<=NF;i++) if ($i ~ /^psk=/) print $i}' "$tmp/b1.out")
+psk_he=$(awk '/^tunnel branch1:hub-east /{for(i=1;i<=NF;i++) if ($i ~ /^psk=/) print $i}' "$tmp/he.out")
+[ -n "$psk_b1" ] && [ "$psk_b1" != "psk=-" ] || fail "psk tunnel without a key"
+[ "$psk_b1" = "$psk_he" ] || fail "both ends of branch1:hub-east must get the same PSK"
+n_all=$(grep -ho 'psk=[0-9a-f]*' "$tmp/he.out" | sort -u | wc -l)
+[ "$n_all" -eq 4 ] || fail "hub-east's 4 tunnels must have 4 distinct PSKs (got $n_all)"
+grep -q "$(sqlite3 "$tmp/st/controller.db" "select hex(psk) from tunnel_psk limit 1" |
+	tr 'A-F' 'a-f')" "$tmp/ctl.log" && fail "a PSK appears in the log"
+[ "$(site_field branch1 generation_applied)" = 1 ] || fail "status: branch1 applied 1"
+ok "configs pushed and acked; PSK equal at both ends, distinct per tunnel, never logged"
+
+# --- Bad inputs: each refused with a reason and a counter; the store does not change.
+sum0=$(dbsum)
+TU=$(token branch2)
+cli enroll --state "$tmp/b2" --token "$TU" >/dev/null || fail "enroll branch2"
+sum0=$(dbsum)
+out=$(cli enroll --state "$tmp/x1" --token "$TU" || true)
+[[ $out == "refused status=4 "* ]] || fail "reused token: $out"
+[ "$(counter enroll_token_used)" -ge 1 ] || fail "counter enroll_token_used"
+TE=$(token branch3 --ttl 1s)
+sum_te=$(dbsum)
+sleep 1.2
+out=$(cli enroll --state "$tmp/x2" --token "$TE" || true)
+[[ $out == "refused status=3 "* ]] || fail "expired token: $out"
+[ "$(counter enroll_token_expired)" -ge 1 ] || fail "counter enroll_token_expired"
+[ "$(dbsum)" = "$sum_te" ] || fail "expired token changed the store"
+sum0=$sum_te
+forged=$(echo "$TE" | awk -F. '{print $1"."$2".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA."$4}')
+out=$(cli enroll --state "$tmp/x3" --token "$forged" || true)
+[[ $out == "refused status=2 "* ]] || fail "forged token: $out"
+T3=$(token branch3)
+sum0=$(dbsum)
+wrong=$(echo "$T3" | sed 's/^sdwan1\.branch3\./sdwan1.branch2./')
+out=$(cli enroll --state "$tmp/x4" --token "$wrong" || true)
+[[ $out == "refused status=2 "* ]] || fail "token of site A claimed for B: $out"
+[ "$(counter enroll_wrong_site)" -ge 1 ] || fail "counter enroll_wrong_site"
+out=$(cli enroll --state "$tmp/x5" --token "$T3" --bad-csr || true)
+[[ $out == "refused status=5 "* ]] || fail "bad CSR: $out"
+other=$(cat "$tmp/b1/server.hex")
+out=$(cli enroll --state "$tmp/x6" --token "$T3" --claim-key "$other" || true)
+[[ $out == "refused status=6 "* ]] || fail "curve key other than the connection's: $out"
+[ "$(dbsum)" = "$sum0" ] || fail "refused enrollments changed the store"
+# The token survived the refusals above (CSR and key are checked before it is consumed).
+out=$(cli enroll --state "$tmp/b3" --token "$T3") || fail "valid token after refusals: $out"
+ok "reused, expired, forged, wrong-site tokens, bad CSR, key mismatch: refused, counted, store unchanged"
+
+sum0=$(dbsum)
+SK=$(cat "$tmp/b1/server.hex")
+out=$(cli raw --server-key "$SK" --garbage 100 --timeout 2)
+[ "$out" = no-reply ] || fail "unknown CURVE key got an answer on the control path: $out"
+[ "$(counter zap_edges_denied)" -ge 1 ] || fail "ZAP denial not counted"
+out=$(cli raw --state "$tmp/b1" --garbage 300)
+[[ $out == "error code=2 "* ]] || fail "garbage: $out"
+[ "$(counter msg_malformed)" -ge 1 ] || fail "counter msg_malformed"
+out=$(cli raw --state "$tmp/b1" --bad-version)
+[[ $out == "error code=1 "* ]] || fail "bad version: $out"
+out=$(cli raw --state "$tmp/b1" --wrong-body)
+[[ $out == "error code=4 "* ]] || fail "controller-only body from an edge: $out"
+# Over the enrollment limit (64 KiB): ZeroMQ drops the connection, nothing is parsed.
+out=$(ns_exec c "$client" raw --server-key "$SK" --oversize 200000 --timeout 2 \
+	--endpoint tcp://127.0.0.1:7801)
+[ "$out" = no-reply ] || fail "oversized enrollment answered: $out"
+out=$(ns_exec c "$client" raw --server-key "$SK" --wrong-body --timeout 2 \
+	--endpoint tcp://127.0.0.1:7801)
+[[ $out == "error code=4 "* ]] || fail "enrollment socket takes EnrollRequest only: $out"
+[ "$(dbsum)" = "$sum0" ] || fail "bad messages changed the store"
+ctl status >/dev/null || fail "controller died on bad input"
+grep -q 'msg="enrollment refused".*outcome=enroll_token_used reason="token used' "$tmp/ctl.log" ||
+	fail "refusals must be logged with their reason"
+ok "unknown key, garbage, wrong version, wrong body, oversized: refused and counted, store unchanged"
+
+# Enrollment flood from one source: rate-limited (burst 12, 2/s), the rest never processed.
+before=$(counter enroll_rate_limited)
+flood=""
+for i in $(seq 20); do
+	ns_exec c "$client" enroll --state "$tmp/fl$i" --token "$forged" --timeout 1 \
+		--endpoint "$EP" >/dev/null 2>&1 &
+	flood="$flood $!"
+done
+for p in $flood; do wait "$p" 2>/dev/null || true; done
+[ "$(counter enroll_rate_limited)" -gt "$before" ] || fail "enrollment flood not rate-limited"
+ok "enrollment flood rate-limited per source"
+
+# --- Nack: recorded with its reason, as an event, and counted.
+cli run --state "$tmp/b2" --nack "esp proposal not supported here" --timeout 3 >"$tmp/b2.out" || true
+grep -q '^nacked 1$' "$tmp/b2.out" || fail "branch2 did not nack"
+[ "$(site_field branch2 nack_reason)" = "esp proposal not supported here" ] || fail "nack reason in status"
+ctl events --site branch2 --json | jq -e 'any(.[]; .kind == "config-rejected")' >/dev/null ||
+	fail "nack event"
+grep -q 'msg="config refused by edge" site=branch2' "$tmp/ctl.log" || fail "nack not logged"
+ok "config nack recorded, logged and kept as an event"
+
+# --- Live session, status, edge show, rekey command, certificate renewal.
+cli run --state "$tmp/b1" --renew --timeout 60 >"$tmp/b1.live" 2>&1 &
+B1=$!
+NS_PIDS="$NS_PIDS $B1"
+wait_for "$tmp/b1.live" '^connecting' || fail "client did not start"
+for _ in $(seq 30); do
+	[ "$(site_field branch1 connected)" = true ] && break
+	sleep 0.1
+done
+[ "$(site_field branch1 connected)" = true ] || fail "branch1 connected in status"
+ctl status | grep -E '^branch1 +spoke +up ' | grep -q ' 1/2 ' ||
+	fail "human status shows up/total: $(ctl status)"
+ctl edge show branch1 --json | jq -e '.status.site == "branch1" and (.tunnels | length) >= 1' \
+	>/dev/null || fail "edge show --json"
+ctl rekey branch1 branch1:hub-east >/dev/null || fail "rekey command"
+wait_for "$tmp/b1.live" '^command type=1 tunnel=branch1:hub-east' || fail "rekey not delivered"
+cli run --state "$tmp/he" --renew --once --timeout 5 >"$tmp/he.renew" || true
+grep -q '^renewed status=1 in_reply_to=77' "$tmp/he.renew" || fail "certificate renewal: $(cat "$tmp/he.renew")"
+ok "status (connected, 1/2 up/total), edge show, rekey command, certificate renewal"
+
+# --- Topology edit: only the affected sites get a new generation.
+g_b1=$(site_field branch1 generation)
+g_b2=$(site_field branch2 generation)
+g_he=$(site_field hub-east generation)
+g_b3=$(site_field branch3 generation)
+sed -i 's/address: 198.51.100.12/address: 198.51.100.13/' "$tmp/wan.yaml" # branch2's underlay
+for _ in $(seq 50); do
+	[ "$(site_field branch2 generation)" != "$g_b2" ] && break
+	sleep 0.1
+done
+[ "$(site_field branch2 generation)" -eq $((g_b2 + 1)) ] || fail "branch2 must get a new generation"
+[ "$(site_field hub-east generation)" -eq $((g_he + 1)) ] || fail "hub-east (peer of branch2) too"
+[ "$(site_field branch1 generation)" -eq "$g_b1" ] || fail "branch1 is not affected"
+[ "$(site_field branch3 generation)" -eq "$g_b3" ] || fail "branch3 is not affected"
+ok "topology edit: new generations for branch2 and its hubs only"
+
+# --- Invalid edit: every diagnostic logged, nothing changes.
+plan_gen=$(ctl status --json | jq .generation)
+sum0=$(ctl status --json | jq -c '[.sites[] | {site, generation}]')
+inv0=$(counter topology_invalid)
+cp "$tmp/wan.yaml" "$tmp/good.yaml"
+sed -i 's/subnets: \[10.10.1.0\/24\]/subnets: [10.10.2.0\/24]/; s/type: hub-and-spoke/type: hub-n-spoke/' \
+	"$tmp/wan.yaml"
+for _ in $(seq 50); do
+	[ "$(counter topology_invalid)" -gt "$inv0" ] && break
+	sleep 0.1
+done
+[ "$(counter topology_invalid)" -gt "$inv0" ] || fail "invalid edit not noticed"
+[ "$(ctl status --json | jq .generation)" = "$plan_gen" ] || fail "invalid edit changed the plan"
+[ "$(ctl status --json | jq -c '[.sites[] | {site, generation}]')" = "$sum0" ] ||
+	fail "invalid edit changed generations"
+[ "$(grep -c 'msg="topology rejected"' "$tmp/ctl.log")" -ge 2 ] || fail "each diagnostic logged"
+cp "$tmp/good.yaml" "$tmp/wan.yaml"
+ok "invalid edit: diagnostics logged, last good plan kept"
+
+# --- sdwanctl apply: validates, prints the diff, loads it.
+sed 's/hold-down: 10s/hold-down: 12s/' "$tmp/good.yaml" >"$tmp/new.yaml"
+out=$(ctl apply "$tmp/new.yaml") || fail "apply: $out"
+grep -q 'applied: 5 sites get a new configuration' <<<"$out" || fail "apply output: $out"
+cmp -s "$tmp/new.yaml" "$tmp/wan.yaml" || fail "apply must replace the topology file"
+printf 'wan: [\n' >"$tmp/bad.yaml"
+set +e
+ctl apply "$tmp/bad.yaml" >/dev/null 2>&1
+rc=$?
+set -e
+[ $rc -eq 2 ] || fail "apply of an invalid file exits 2 (got $rc)"
+ok "sdwanctl apply: diff shown, plan loaded, file replaced; invalid file refused"
+
+# --- Revocation closes the open session at once; the key no longer gets in.
+denied0=$(counter zap_edges_denied)
+ctl revoke branch1 >/dev/null || fail "revoke"
+wait_for "$tmp/b1.live" '^disconnected' 30 || fail "revoked edge's session not closed within 3 s"
+wait "$B1" 2>/dev/null || true
+[ "$(site_field branch1 revoked)" = true ] || fail "status: revoked"
+out=$(cli run --state "$tmp/b1" --timeout 3 | grep -c '^config' || true)
+[ "$out" -eq 0 ] || fail "revoked key still gets configs"
+[ "$(counter zap_edges_denied)" -gt "$denied0" ] || fail "revoked key not refused by ZAP"
+ok "revocation: session closed at once (socket shut down), reconnection refused"
+
+# --- Removing a site from the topology closes its session too.
+cli run --state "$tmp/b3" --timeout 30 >"$tmp/b3.live" 2>&1 &
+B3=$!
+NS_PIDS="$NS_PIDS $B3"
+wait_for "$tmp/b3.live" '^acked' || fail "branch3 did not converge"
+python3 - "$tmp/wan.yaml" <<'EOF'
+import sys
+p = sys.argv[1]
+lines = open(p).read().split('\n')
+out, skip = [], False
+for l in lines:
+    if l.startswith('  - name: branch3'):
+        skip = True
+        continue
+    if skip and (l.startswith('  - ') or (l and not l.startswith(' '))):
+        skip = False
+    if not skip:
+        out.append(l)
+open(p + '.new', 'w').write('\n'.join(out))
+EOF
+mv "$tmp/wan.yaml.new" "$tmp/wan.yaml"
+wait_for "$tmp/b3.live" '^disconnected' 40 || fail "removed site's session not closed"
+ok "site removed from the topology: session closed"
+
+# --- kill -9 and restart: state intact, nothing re-enrolls, no generation moves.
+before=$(ctl status --json | jq -c '[.sites[] | {site, enrolled, revoked, generation}]')
+kill -9 "$CTL_PID"
+wait "$CTL_PID" 2>/dev/null || true
+rm -f "$ADMIN"
+start_ctl
+after=$(ctl status --json | jq -c '[.sites[] | {site, enrolled, revoked, generation}]')
+[ "$before" = "$after" ] || fail "state after kill -9: $before != $after"
+sqlite3 "$tmp/st/controller.db" 'pragma integrity_check' | grep -qx ok || fail "database integrity"
+cli run --state "$tmp/he" --timeout 4 >"$tmp/he.again" || true
+grep -q '^config' "$tmp/he.again" && ! grep -q "^config generation=$(site_field hub-east generation) " "$tmp/he.again" &&
+	fail "restart pushed a stale generation"
+[ "$(site_field hub-east generation_applied)" = "$(site_field hub-east generation)" ] ||
+	fail "hub-east reconnects and converges without enrolling again"
+ok "kill -9 and restart: state intact, edges reconnect without re-enrolling"
+
+echo "control_plane: $passed checks passed"

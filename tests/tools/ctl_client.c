@@ -1,0 +1,615 @@
+/*
+ * ctl_client: a minimal edge control client for the controller's integration tests. It speaks
+ * the real protocol (proto/control.proto over ZeroMQ CURVE, CONTRACTS.md) with no data plane:
+ *
+ *   ctl_client enroll --state DIR --token TOKEN [--endpoint EP] [--key-from DIR] [--bad-csr]
+ *                     [--claim-key HEX]
+ *       fresh CURVE keypair and ECDSA key, CSR (subject names "--csr-site", default "evil"),
+ *       EnrollRequest on the enrollment endpoint (default: the control endpoint's port + 1);
+ *       prints "enrolled site=S cert_cn=CN" (exit 0) or "refused status=N reason=..." (exit 3).
+ *   ctl_client run --state DIR --endpoint EP [--nack REASON] [--once] [--timeout S]
+ *                  [--renew] [--health-ms MS]
+ *       DEALER with the enrolled key; a HealthReport first, then health every --health-ms;
+ *       acks (or nacks) every config. Prints one line per thing seen:
+ *         config generation=G site=S tunnels=N / tunnel NAME peer=P initiator=B psk=H8
+ *         acked G / nacked G / command type=T tunnel=X / error code=C reason=R /
+ *         renewed status=S / disconnected
+ *       --once exits after the first ack; --timeout ends the run (exit 0); a disconnect ends
+ *       it with exit 4.
+ *   ctl_client raw --endpoint EP [--state DIR] --server-key HEX (--garbage N | --oversize N |
+ *                  --wrong-body | --bad-version)
+ *       sends one bad message and prints the ProtocolError it gets, or "no-reply".
+ *
+ * State files in DIR: curve.key (zcurve format), server.hex (controller key), site, cert.der.
+ * A test tool: blocking ZeroMQ calls, no libuv.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zmq.h>
+
+#include "common/ctl_msg.h"
+#include "common/x509id.h"
+#include "common/zcurve.h"
+#include "controller/token.h"
+
+struct opts {
+	const char *mode;
+	const char *state;
+	const char *token;
+	const char *endpoint;
+	const char *server_key;
+	const char *nack;
+	const char *csr_site;
+	const char *claim_key;
+	bool once;
+	bool renew;
+	bool bad_csr;
+	bool wrong_body;
+	bool bad_version;
+	long garbage;
+	long oversize;
+	int timeout_s;
+	int health_ms;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+	char path[512];
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -errno;
+	size_t w = fwrite(p, 1, n, f);
+	return fclose(f) == 0 && w == n ? 0 : -EIO;
+}
+
+static int read_text(const char *dir, const char *name, char *buf, size_t cap)
+{
+	char path[512];
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -errno;
+	size_t n = fread(buf, 1, cap - 1, f);
+	(void)fclose(f);
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+static void *client_socket(void *ctx, const struct zcurve_keypair *kp,
+			   const uint8_t server[static ZCURVE_KEY_LEN], const char *ep)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int linger = 200, ivl = 1000, ttl = 3000;
+	if (!s || zcurve_client_setup(s, kp, server) != 0)
+		return NULL;
+	(void)zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	(void)zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+	(void)zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &ttl, sizeof(ttl));
+	if (zmq_connect(s, ep) != 0) {
+		zmq_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int send_env(void *s, Sdwan__Envelope *env)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = ctl_msg_encode_alloc(env, &buf, &len);
+	if (rc != 0)
+		return rc;
+	rc = zmq_send(s, buf, len, 0) < 0 ? -errno : 0;
+	ctl_msg_buf_free(buf, len);
+	return rc;
+}
+
+/* Receive one envelope within timeout_ms: 0 with *out, -ETIMEDOUT, or another error. */
+static int recv_env(void *s, int timeout_ms, Sdwan__Envelope **out)
+{
+	zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+	int n = zmq_poll(&it, 1, timeout_ms);
+	if (n <= 0)
+		return n == 0 ? -ETIMEDOUT : -errno;
+	zmq_msg_t m;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, s, 0) < 0) {
+		zmq_msg_close(&m);
+		return -errno;
+	}
+	struct ctl_msg_error err;
+	int rc = ctl_msg_decode(zmq_msg_data(&m), zmq_msg_size(&m), CTL_MSG_MAX_SIZE, out, &err);
+	zmq_msg_close(&m);
+	return rc;
+}
+
+static const char *enroll_ep(const struct opts *o, char *buf, size_t cap)
+{
+	const char *colon = strrchr(o->endpoint, ':');
+	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	(void)snprintf(buf, cap, "%.*s:%ld", (int)(colon ? colon - o->endpoint : 0), o->endpoint,
+		       port + 1);
+	return buf;
+}
+
+static int make_csr(const char *site, bool bad, uint8_t **der, size_t *len)
+{
+	EVP_PKEY *key = NULL;
+	X509_REQ *req = NULL;
+	int rc = x509id_key_generate(X509ID_KEY_P256, &key);
+	if (rc == 0)
+		rc = x509id_csr_create(key, site, &req);
+	if (rc == 0)
+		rc = x509id_csr_encode(req, X509ID_DER, der, len);
+	if (rc == 0 && bad && *len > 20)
+		(*der)[*len - 5] ^= 0x5a; /* break the self-signature */
+	X509_REQ_free(req);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+static int do_enroll(const struct opts *o)
+{
+	struct token_line tl;
+	if (!o->token || token_line_parse(o->token, strlen(o->token), &tl) != 0) {
+		/* A forged token still has to reach the controller: pin the key given. */
+		memset(&tl, 0, sizeof(tl));
+		if (!o->server_key || zcurve_hex_decode(o->server_key, strlen(o->server_key),
+							tl.controller_key) != 0) {
+			fprintf(stderr, "ctl_client: token does not parse; give --server-key\n");
+			return 1;
+		}
+	}
+	struct zcurve_keypair kp;
+	char path[512], ep[300], hex[ZCURVE_HEX_LEN + 1];
+	(void)mkdir(o->state, 0700);
+	if (zcurve_keypair_generate(&kp) != 0)
+		return 1;
+	(void)snprintf(path, sizeof(path), "%s/curve.key", o->state);
+	if (zcurve_secret_save(path, &kp) != 0)
+		return 1;
+	zcurve_hex_encode(tl.controller_key, hex);
+	(void)write_file(o->state, "server.hex", hex, strlen(hex));
+	void *ctx = zmq_ctx_new();
+	void *s = client_socket(ctx, &kp, tl.controller_key, enroll_ep(o, ep, sizeof(ep)));
+	uint8_t *csr = NULL;
+	size_t csr_len = 0;
+	if (!s || make_csr(o->csr_site ? o->csr_site : "evil", o->bad_csr, &csr, &csr_len) != 0)
+		return 1;
+	Sdwan__EnrollRequest rq = SDWAN__ENROLL_REQUEST__INIT;
+	uint8_t claim[ZCURVE_KEY_LEN];
+	rq.token = (char *)(o->token ? o->token : "");
+	rq.csr_der.data = csr;
+	rq.csr_der.len = csr_len;
+	rq.curve_public_key.data = kp.public_key;
+	rq.curve_public_key.len = ZCURVE_KEY_LEN;
+	if (o->claim_key && zcurve_hex_decode(o->claim_key, strlen(o->claim_key), claim) == 0)
+		rq.curve_public_key.data = claim;
+	rq.software_version = (char *)"ctl_client";
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, 1);
+	env.body_case = SDWAN__ENVELOPE__BODY_ENROLL_REQUEST;
+	env.enroll_request = &rq;
+	int rc = send_env(s, &env);
+	free(csr);
+	Sdwan__Envelope *in = NULL;
+	if (rc == 0)
+		rc = recv_env(s, o->timeout_s > 0 ? o->timeout_s * 1000 : 10000, &in);
+	int status = 1;
+	if (rc == -ETIMEDOUT) {
+		printf("no-reply\n");
+		status = 5;
+	} else if (rc == 0 && in->body_case == SDWAN__ENVELOPE__BODY_ENROLL_RESPONSE) {
+		Sdwan__EnrollResponse *r = in->enroll_response;
+		if (r->status == SDWAN__CERT_STATUS__CERT_STATUS_OK) {
+			X509 *cert = NULL;
+			struct x509id_identity id = {0};
+			if (x509id_cert_decode(r->certificate_der.data, r->certificate_der.len,
+					       X509ID_DER, &cert) == 0 &&
+			    x509id_cert_identity(cert, &id) != 0)
+				(void)snprintf(id.site, sizeof(id.site), "?");
+			X509_free(cert);
+			(void)write_file(o->state, "site", r->site, strlen(r->site));
+			(void)write_file(o->state, "cert.der", r->certificate_der.data,
+					 r->certificate_der.len);
+			printf("enrolled site=%s cert_cn=%s\n", r->site, id.site);
+			status = 0;
+		} else {
+			printf("refused status=%d reason=%s\n", (int)r->status, r->error_reason);
+			status = 3;
+		}
+	} else if (rc == 0 && in->body_case == SDWAN__ENVELOPE__BODY_ERROR) {
+		printf("error code=%d reason=%s\n", (int)in->error->code, in->error->reason);
+		status = 3;
+	}
+	ctl_msg_free(in);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	zcurve_keypair_clear(&kp);
+	return status;
+}
+
+static int send_health(void *s, uint64_t applied, size_t tunnels)
+{
+	Sdwan__HealthReport h = SDWAN__HEALTH_REPORT__INIT;
+	Sdwan__TunnelHealth th[4];
+	Sdwan__TunnelHealth *tp[4];
+	h.software_version = (char *)"ctl_client";
+	h.generation_applied = applied;
+	h.timestamp_ms = (uint64_t)now_ms();
+	for (size_t i = 0; i < tunnels && i < 4; i++) {
+		sdwan__tunnel_health__init(&th[i]);
+		th[i].name = (char *)"t";
+		th[i].ike_state = i == 0 ? SDWAN__IKE_STATE__IKE_STATE_ESTABLISHED
+					 : SDWAN__IKE_STATE__IKE_STATE_CONNECTING;
+		tp[i] = &th[i];
+	}
+	h.tunnels = tp;
+	h.n_tunnels = tunnels < 4 ? tunnels : 4;
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, 0);
+	env.body_case = SDWAN__ENVELOPE__BODY_HEALTH;
+	env.health = &h;
+	return send_env(s, &env);
+}
+
+static void print_config(const Sdwan__EdgeConfig *c)
+{
+	printf("config generation=%" PRIu64 " site=%s tunnels=%zu wan_prefixes=%zu ca=%zu\n",
+	       c->generation, c->site, c->n_tunnels, c->n_wan_prefixes, c->ca_certificate_der.len);
+	for (size_t i = 0; i < c->n_tunnels; i++) {
+		const Sdwan__Tunnel *t = c->tunnels[i];
+		char psk[17] = "-";
+		if (t->psk.len) {
+			uint8_t d[32];
+			unsigned int dl = 0;
+			(void)EVP_Digest(t->psk.data, t->psk.len, d, &dl, EVP_sha256(), NULL);
+			for (int k = 0; k < 8; k++)
+				(void)snprintf(psk + 2 * k, 3, "%02x", d[k]);
+		}
+		printf("tunnel %s peer=%s initiator=%d kind=%d prio=%u mtu=%u psk=%s\n", t->name,
+		       t->peer_site, t->initiator, (int)t->kind, t->hub_priority, t->mtu, psk);
+	}
+}
+
+static int send_renew(void *s)
+{
+	uint8_t *csr = NULL;
+	size_t len = 0;
+	if (make_csr("renew", false, &csr, &len) != 0)
+		return -EIO;
+	Sdwan__CertRenewRequest rq = SDWAN__CERT_RENEW_REQUEST__INIT;
+	rq.csr_der.data = csr;
+	rq.csr_der.len = len;
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, 77);
+	env.body_case = SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST;
+	env.cert_renew_request = &rq;
+	int rc = send_env(s, &env);
+	free(csr);
+	return rc;
+}
+
+/* Answer one config: ack, or nack with o->nack. */
+static int answer_config(const struct opts *o, void *s, const Sdwan__EdgeConfig *cfg,
+			 uint64_t *applied)
+{
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, 0);
+	Sdwan__ConfigAck ack = SDWAN__CONFIG_ACK__INIT;
+	Sdwan__ConfigNack nack = SDWAN__CONFIG_NACK__INIT;
+	if (o->nack) {
+		nack.generation = cfg->generation;
+		nack.code = SDWAN__CONFIG_ERROR__CONFIG_ERROR_INVALID;
+		nack.reason = (char *)o->nack;
+		env.body_case = SDWAN__ENVELOPE__BODY_CONFIG_NACK;
+		env.config_nack = &nack;
+		printf("nacked %" PRIu64 "\n", cfg->generation);
+	} else {
+		ack.generation = cfg->generation;
+		env.body_case = SDWAN__ENVELOPE__BODY_CONFIG_ACK;
+		env.config_ack = &ack;
+		*applied = cfg->generation;
+		printf("acked %" PRIu64 "\n", cfg->generation);
+	}
+	return send_env(s, &env);
+}
+
+static int load_identity(const struct opts *o, struct zcurve_keypair *kp,
+			 uint8_t server[static ZCURVE_KEY_LEN])
+{
+	char path[512], hex[128];
+	(void)snprintf(path, sizeof(path), "%s/curve.key", o->state);
+	if (zcurve_secret_load(path, kp) != 0)
+		return -ENOENT;
+	if (o->server_key)
+		return zcurve_hex_decode(o->server_key, strlen(o->server_key), server);
+	if (read_text(o->state, "server.hex", hex, sizeof(hex)) != 0)
+		return -ENOENT;
+	return zcurve_hex_decode(hex, strlen(hex), server);
+}
+
+static int do_run(const struct opts *o)
+{
+	struct zcurve_keypair kp;
+	uint8_t server[ZCURVE_KEY_LEN];
+	if (load_identity(o, &kp, server) != 0) {
+		fprintf(stderr, "ctl_client: no identity in %s\n", o->state);
+		return 1;
+	}
+	void *ctx = zmq_ctx_new();
+	void *s = client_socket(ctx, &kp, server, o->endpoint);
+	char mon_ep[64];
+	(void)snprintf(mon_ep, sizeof(mon_ep), "inproc://mon-%d", getpid());
+	if (!s || zmq_socket_monitor(s, mon_ep, ZMQ_EVENT_DISCONNECTED) != 0)
+		return 1;
+	void *mon = zmq_socket(ctx, ZMQ_PAIR);
+	if (zmq_connect(mon, mon_ep) != 0)
+		return 1;
+	/* What a real edge keeps in its state directory: the generation it runs. */
+	uint64_t applied = 0;
+	char gen[32];
+	if (read_text(o->state, "applied", gen, sizeof(gen)) == 0)
+		applied = strtoull(gen, NULL, 10);
+	size_t tunnels = 0;
+	if (read_text(o->state, "tunnels", gen, sizeof(gen)) == 0)
+		tunnels = strtoul(gen, NULL, 10);
+	int status = 0;
+	bool renew_sent = false;
+	int64_t deadline = o->timeout_s > 0 ? now_ms() + o->timeout_s * 1000 : INT64_MAX;
+	int64_t next_health = 0;
+	printf("connecting\n");
+	(void)fflush(stdout);
+	for (bool done = false; !done && now_ms() < deadline;) {
+		if (now_ms() >= next_health) {
+			(void)send_health(s, applied, tunnels);
+			next_health = now_ms() + o->health_ms;
+			if (o->renew && !renew_sent)
+				renew_sent = send_renew(s) == 0;
+		}
+		zmq_pollitem_t it[2] = {{.socket = s, .events = ZMQ_POLLIN},
+					{.socket = mon, .events = ZMQ_POLLIN}};
+		if (zmq_poll(it, 2, 100) <= 0)
+			continue;
+		if (it[1].revents & ZMQ_POLLIN) {
+			zmq_msg_t m;
+			zmq_msg_init(&m);
+			(void)zmq_msg_recv(&m, mon, 0);
+			zmq_msg_close(&m);
+			printf("disconnected\n");
+			status = 4;
+			break;
+		}
+		if (!(it[0].revents & ZMQ_POLLIN))
+			continue;
+		Sdwan__Envelope *in = NULL;
+		if (recv_env(s, 0, &in) != 0)
+			continue;
+		switch (in->body_case) {
+		case SDWAN__ENVELOPE__BODY_CONFIG:
+			print_config(in->config);
+			tunnels = in->config->n_tunnels;
+			(void)answer_config(o, s, in->config, &applied);
+			(void)snprintf(gen, sizeof(gen), "%" PRIu64, applied);
+			(void)write_file(o->state, "applied", gen, strlen(gen));
+			(void)snprintf(gen, sizeof(gen), "%zu", tunnels);
+			(void)write_file(o->state, "tunnels", gen, strlen(gen));
+			if (o->once && !o->nack && !o->renew)
+				done = true;
+			/* The new state goes out at once, as a real edge's would. */
+			(void)send_health(s, applied, tunnels);
+			break;
+		case SDWAN__ENVELOPE__BODY_COMMAND:
+			printf("command type=%d tunnel=%s token=%s\n", (int)in->command->type,
+			       in->command->tunnel, in->command->token[0] ? "yes" : "no");
+			break;
+		case SDWAN__ENVELOPE__BODY_CERT_RENEW_RESPONSE:
+			printf("renewed status=%d in_reply_to=%" PRIu64 "\n",
+			       (int)in->cert_renew_response->status, in->in_reply_to);
+			if (o->once)
+				done = true;
+			break;
+		case SDWAN__ENVELOPE__BODY_ERROR:
+			printf("error code=%d reason=%s\n", (int)in->error->code,
+			       in->error->reason);
+			break;
+		default:
+			printf("other %s\n", ctl_msg_body_name(in));
+			break;
+		}
+		(void)fflush(stdout);
+		ctl_msg_free(in);
+	}
+	(void)fflush(stdout);
+	zmq_close(mon);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	zcurve_keypair_clear(&kp);
+	return status;
+}
+
+static int do_raw(const struct opts *o)
+{
+	struct zcurve_keypair kp;
+	uint8_t server[ZCURVE_KEY_LEN];
+	if (!o->state || load_identity(o, &kp, server) != 0) {
+		if (!o->server_key || zcurve_keypair_generate(&kp) != 0 ||
+		    zcurve_hex_decode(o->server_key, strlen(o->server_key), server) != 0) {
+			fprintf(stderr, "ctl_client: raw needs --state or --server-key\n");
+			return 1;
+		}
+	}
+	void *ctx = zmq_ctx_new();
+	void *s = client_socket(ctx, &kp, server, o->endpoint);
+	if (!s)
+		return 1;
+	int rc = 0;
+	if (o->garbage > 0 || o->oversize > 0) {
+		size_t n = (size_t)(o->garbage > 0 ? o->garbage : o->oversize);
+		uint8_t *buf = malloc(n);
+		if (!buf)
+			return 1;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (uint8_t)(i * 131 + 7);
+		if (o->oversize > 0) {
+			/* A valid-looking start: field 1 (version) then a huge bytes field. */
+			buf[0] = 0x08;
+			buf[1] = 0x01;
+		}
+		rc = zmq_send(s, buf, n, 0) < 0 ? -errno : 0;
+		free(buf);
+	} else if (o->wrong_body || o->bad_version) {
+		Sdwan__ConfigAck ack = SDWAN__CONFIG_ACK__INIT;
+		Sdwan__EnrollResponse er = SDWAN__ENROLL_RESPONSE__INIT;
+		Sdwan__Envelope env;
+		ctl_msg_envelope_init(&env, 5);
+		if (o->wrong_body) {
+			env.body_case = SDWAN__ENVELOPE__BODY_ENROLL_RESPONSE;
+			env.enroll_response = &er;
+			rc = send_env(s, &env);
+		} else {
+			ack.generation = 1;
+			env.body_case = SDWAN__ENVELOPE__BODY_CONFIG_ACK;
+			env.config_ack = &ack;
+			env.version = 99;
+			size_t len = sdwan__envelope__get_packed_size(&env);
+			uint8_t *buf = malloc(len);
+			sdwan__envelope__pack(&env, buf);
+			rc = zmq_send(s, buf, len, 0) < 0 ? -errno : 0;
+			free(buf);
+		}
+	}
+	Sdwan__Envelope *in = NULL;
+	int status = 0;
+	if (rc == 0)
+		rc = recv_env(s, o->timeout_s > 0 ? o->timeout_s * 1000 : 3000, &in);
+	if (rc == 0 && in->body_case == SDWAN__ENVELOPE__BODY_ERROR)
+		printf("error code=%d reason=%s\n", (int)in->error->code, in->error->reason);
+	else if (rc == 0)
+		printf("other %s\n", ctl_msg_body_name(in));
+	else
+		printf("no-reply\n");
+	ctl_msg_free(in);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	zcurve_keypair_clear(&kp);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"state", required_argument, NULL, 's'},
+		{"token", required_argument, NULL, 't'},
+		{"endpoint", required_argument, NULL, 'e'},
+		{"server-key", required_argument, NULL, 'k'},
+		{"nack", required_argument, NULL, 'n'},
+		{"csr-site", required_argument, NULL, 'c'},
+		{"claim-key", required_argument, NULL, 'C'},
+		{"once", no_argument, NULL, '1'},
+		{"renew", no_argument, NULL, 'r'},
+		{"bad-csr", no_argument, NULL, 'b'},
+		{"wrong-body", no_argument, NULL, 'w'},
+		{"bad-version", no_argument, NULL, 'v'},
+		{"garbage", required_argument, NULL, 'g'},
+		{"oversize", required_argument, NULL, 'o'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"health-ms", required_argument, NULL, 'H'},
+		{NULL, 0, NULL, 0},
+	};
+	struct opts o = {.health_ms = 1000};
+	if (argc < 2) {
+		fprintf(stderr, "usage: ctl_client enroll|run|raw [options] (see the source)\n");
+		return 1;
+	}
+	o.mode = argv[1];
+	optind = 2;
+	int c;
+	// NOLINTNEXTLINE(concurrency-mt-unsafe): single-threaded test tool
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.state = optarg;
+			break;
+		case 't':
+			o.token = optarg;
+			break;
+		case 'e':
+			o.endpoint = optarg;
+			break;
+		case 'k':
+			o.server_key = optarg;
+			break;
+		case 'n':
+			o.nack = optarg;
+			break;
+		case 'c':
+			o.csr_site = optarg;
+			break;
+		case 'C':
+			o.claim_key = optarg;
+			break;
+		case '1':
+			o.once = true;
+			break;
+		case 'r':
+			o.renew = true;
+			break;
+		case 'b':
+			o.bad_csr = true;
+			break;
+		case 'w':
+			o.wrong_body = true;
+			break;
+		case 'v':
+			o.bad_version = true;
+			break;
+		case 'g':
+			o.garbage = strtol(optarg, NULL, 10);
+			break;
+		case 'o':
+			o.oversize = strtol(optarg, NULL, 10);
+			break;
+		case 'T':
+			o.timeout_s = (int)strtol(optarg, NULL, 10);
+			break;
+		case 'H':
+			o.health_ms = (int)strtol(optarg, NULL, 10);
+			break;
+		default:
+			return 1;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!o.endpoint) {
+		fprintf(stderr, "ctl_client: --endpoint is required\n");
+		return 1;
+	}
+	if (strcmp(o.mode, "enroll") == 0 && o.state)
+		return do_enroll(&o);
+	if (strcmp(o.mode, "run") == 0 && o.state)
+		return do_run(&o);
+	if (strcmp(o.mode, "raw") == 0)
+		return do_raw(&o);
+	fprintf(stderr, "ctl_client: unknown mode or missing --state\n");
+	return 1;
+}

@@ -1,0 +1,331 @@
+/*
+ * Edge configurations from the plan: per topology type the tunnels each site gets (kinds,
+ * initiators, hub priorities, transit flags, peer identities and addresses, prefixes), PSKs from
+ * the store (equal at both ends of a tunnel, distinct per tunnel, the same after a restart), and
+ * digests that change exactly when a site's configuration does.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ctl_msg.h"
+#include "controller/edgecfg.h"
+#include "controller/store.h"
+#include "intent_helpers.h"
+
+/* NOLINTBEGIN(readability-function-size): Criterion assertion macros nest deeply. */
+
+static char *slurp(const char *name)
+{
+	char path[1024];
+	// NOLINTNEXTLINE(concurrency-mt-unsafe): test process, one thread
+	const char *src = getenv("SDWAN_SOURCE_DIR");
+	(void)snprintf(path, sizeof(path), "%s/topologies/%s", src ? src : ".", name);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "open %s", path);
+	static char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strdup(buf);
+}
+
+struct fixture {
+	struct intent in;
+	struct edgecfg_wan *wan;
+	struct edgecfg *cfg[16];
+	size_t n;
+};
+
+/* A PSK source for certificate topologies: must never be called. */
+static int no_psk(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
+{
+	(void)arg;
+	(void)tunnel;
+	(void)psk;
+	cr_assert_fail("PSK asked for a certificate tunnel");
+	return -EINVAL;
+}
+
+/* A PSK source for tests not about storage: a key derived from the tunnel name. */
+static int name_psk(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_PSK_LEN])
+{
+	(void)arg;
+	memset(psk, 0, EDGECFG_PSK_LEN);
+	(void)snprintf((char *)psk, EDGECFG_PSK_LEN, "%s", tunnel);
+	return 0;
+}
+
+static void build(struct fixture *fx, const char *yaml, edgecfg_psk_fn *psk, void *arg)
+{
+	struct diag_list d = {0};
+	memset(fx, 0, sizeof(*fx));
+	int rc = compile_text(yaml, &fx->in, &d);
+	if (rc)
+		dump_diags(&d);
+	cr_assert_eq(rc, 0);
+	diag_list_free(&d);
+	static const uint8_t ca[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	cr_assert_eq(edgecfg_wan_new(fx->in.plan, ca, sizeof(ca), 0, &fx->wan), 0);
+	fx->n = fx->in.topo->n_sites;
+	cr_assert_leq(fx->n, 16);
+	for (size_t i = 0; i < fx->n; i++)
+		cr_assert_eq(edgecfg_build(fx->wan, (uint32_t)i, psk, arg, &fx->cfg[i]), 0);
+}
+
+static void teardown_fx(struct fixture *fx)
+{
+	for (size_t i = 0; i < fx->n; i++)
+		edgecfg_free(fx->cfg[i]);
+	edgecfg_wan_free(fx->wan);
+	intent_free(&fx->in);
+}
+
+static const Sdwan__EdgeConfig *cfg_of(const struct fixture *fx, const char *site)
+{
+	for (size_t i = 0; i < fx->n; i++)
+		if (strcmp(fx->cfg[i]->cfg.site, site) == 0)
+			return &fx->cfg[i]->cfg;
+	cr_assert_fail("no config for %s", site);
+	return NULL;
+}
+
+static const Sdwan__Tunnel *tunnel_of(const Sdwan__EdgeConfig *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_tunnels; i++)
+		if (strcmp(c->tunnels[i]->name, name) == 0)
+			return c->tunnels[i];
+	return NULL;
+}
+
+/* Every tunnel appears at both of its ends, mirrored: one initiator, each names the other. */
+static void check_mirrored(const struct fixture *fx)
+{
+	for (size_t i = 0; i < fx->n; i++) {
+		const Sdwan__EdgeConfig *c = &fx->cfg[i]->cfg;
+		for (size_t k = 0; k < c->n_tunnels; k++) {
+			const Sdwan__Tunnel *t = c->tunnels[k];
+			const Sdwan__Tunnel *o = tunnel_of(cfg_of(fx, t->peer_site), t->name);
+			cr_assert_not_null(o, "%s missing at %s", t->name, t->peer_site);
+			if (!o)
+				continue;
+			cr_expect_str_eq(o->peer_site, c->site);
+			cr_expect_str_eq(t->peer_identity, t->peer_site);
+			cr_expect_neq(t->initiator, o->initiator, "%s: exactly one initiator",
+				      t->name);
+			cr_expect_str_eq(t->ike_proposal, o->ike_proposal);
+			cr_expect_eq(t->mtu, o->mtu);
+			cr_expect_gt(t->mtu, 1200);
+			cr_expect_eq(t->local_transit, o->remote_transit);
+			cr_expect_eq(t->n_local_prefixes, o->n_remote_prefixes);
+			cr_expect_gt(t->ike_lifetime_ms, 0);
+			cr_expect_gt(t->dpd_interval_ms, 0);
+		}
+	}
+}
+
+Test(edgecfg, full_mesh)
+{
+	struct fixture fx;
+	char *y = slurp("full-mesh.yaml");
+	build(&fx, y, name_psk, NULL);
+	for (size_t i = 0; i < fx.n; i++) {
+		const Sdwan__EdgeConfig *c = &fx.cfg[i]->cfg;
+		cr_expect_eq(c->n_tunnels, fx.n - 1, "%s: one tunnel per other site", c->site);
+		cr_expect_eq(c->role, SDWAN__SITE_ROLE__SITE_ROLE_PEER);
+		cr_expect_eq(c->n_wan_prefixes, 0, "a full mesh carries no transit table");
+		cr_expect_gt(c->n_links, 0);
+		cr_expect_eq(c->ca_certificate_der.len, 5);
+		cr_expect_eq(c->health_interval_ms, EDGECFG_HEALTH_INTERVAL_DEFAULT_MS);
+		for (size_t k = 0; k < c->n_tunnels; k++) {
+			cr_expect_eq(c->tunnels[k]->kind,
+				     SDWAN__TUNNEL_KIND__TUNNEL_KIND_PEER_PEER);
+			/* full-mesh.yaml says auth: psk */
+			cr_expect_eq(c->tunnels[k]->auth, SDWAN__AUTH_METHOD__AUTH_METHOD_PSK);
+			cr_expect_eq(c->tunnels[k]->psk.len, EDGECFG_PSK_LEN);
+			cr_expect_str_eq((const char *)c->tunnels[k]->psk.data,
+					 c->tunnels[k]->name);
+			cr_expect_not(c->tunnels[k]->local_transit);
+		}
+	}
+	check_mirrored(&fx);
+	teardown_fx(&fx);
+	free(y);
+}
+
+Test(edgecfg, hub_and_spoke)
+{
+	struct fixture fx;
+	char *y = slurp("hub-spoke.yaml");
+	build(&fx, y, no_psk, NULL);
+	const Sdwan__EdgeConfig *b2 = cfg_of(&fx, "branch2"), *he = cfg_of(&fx, "hub-east");
+	cr_assert_eq(b2->n_tunnels, 2);
+	cr_expect_eq(b2->role, SDWAN__SITE_ROLE__SITE_ROLE_SPOKE);
+	/* branch2 lists hub-west first: priority follows the spoke's order. */
+	const Sdwan__Tunnel *w = tunnel_of(b2, "branch2:hub-west"),
+			    *e = tunnel_of(b2, "branch2:hub-east");
+	cr_assert(w && e);
+	cr_expect_eq(w->hub_priority, 1);
+	cr_expect_eq(e->hub_priority, 2);
+	cr_expect_eq(w->kind, SDWAN__TUNNEL_KIND__TUNNEL_KIND_SPOKE_HUB);
+	cr_expect(w->initiator, "spokes initiate to hubs");
+	cr_expect(w->remote_transit && !w->local_transit);
+	cr_expect_eq(w->n_peer_addresses, 1);
+	cr_expect_eq(b2->n_wan_prefixes, fx.n, "transit needs the WAN table");
+	cr_expect_eq(he->n_tunnels, 4);
+	const Sdwan__Tunnel *hh = tunnel_of(he, "hub-east:hub-west");
+	cr_assert_not_null(hh);
+	cr_expect_eq(hh->kind, SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_HUB);
+	cr_expect(hh->initiator, "lower name initiates between hubs");
+	const Sdwan__Tunnel *hs = tunnel_of(he, "branch3:hub-east");
+	cr_assert_not_null(hs);
+	cr_expect_eq(hs->kind, SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_SPOKE);
+	cr_expect_not(hs->initiator, "the dynamic spoke initiates");
+	cr_expect_eq(hs->n_peer_addresses, 0, "a dynamic peer has no address to reach");
+	cr_expect(hs->local_transit);
+	check_mirrored(&fx);
+	teardown_fx(&fx);
+	free(y);
+}
+
+Test(edgecfg, hybrid)
+{
+	struct fixture fx;
+	char *y = slurp("hybrid.yaml");
+	build(&fx, y, no_psk, NULL);
+	const Sdwan__EdgeConfig *dc = cfg_of(&fx, "dc-frankfurt");
+	cr_expect_eq(dc->role, SDWAN__SITE_ROLE__SITE_ROLE_PEER);
+	const Sdwan__Tunnel *t = tunnel_of(dc, "dc-frankfurt:hub-amer");
+	cr_assert_not_null(t);
+	cr_expect_eq(t->kind, SDWAN__TUNNEL_KIND__TUNNEL_KIND_PEER_HUB);
+	const Sdwan__Tunnel *o = tunnel_of(cfg_of(&fx, "hub-amer"), "dc-frankfurt:hub-amer");
+	cr_assert_not_null(o);
+	cr_expect_eq(o->kind, SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_PEER);
+	check_mirrored(&fx);
+	teardown_fx(&fx);
+	free(y);
+}
+
+static char *psk_yaml(void)
+{
+	char *y = slurp("hub-spoke.yaml");
+	char *p = strstr(y, "auth: certificate");
+	cr_assert_not_null(p);
+	memcpy(p, "auth: psk        ", strlen("auth: certificate"));
+	return y;
+}
+
+static void tmp_state(char *dir, size_t len)
+{
+	(void)snprintf(dir, len, "/tmp/test_edgecfg.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void rm_state(const char *dir)
+{
+	char cmd[512];
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0); // NOLINT(cert-env33-c): test cleanup
+}
+
+Test(edgecfg, psk_per_tunnel_equal_at_both_ends_and_kept_across_restarts)
+{
+	char dir[64];
+	tmp_state(dir, sizeof(dir));
+	struct store *st = NULL;
+	cr_assert_eq(store_new(dir, NULL, &st), 0);
+	struct fixture fx;
+	char *y = psk_yaml();
+	build(&fx, y, edgecfg_psk_store, st);
+	/* Equal at both ends, 32 bytes, distinct per tunnel. */
+	uint8_t seen[16][EDGECFG_PSK_LEN];
+	size_t n_seen = 0;
+	for (size_t i = 0; i < fx.n; i++) {
+		const Sdwan__EdgeConfig *c = &fx.cfg[i]->cfg;
+		for (size_t k = 0; k < c->n_tunnels; k++) {
+			const Sdwan__Tunnel *t = c->tunnels[k];
+			cr_assert_eq(t->auth, SDWAN__AUTH_METHOD__AUTH_METHOD_PSK);
+			cr_assert_eq(t->psk.len, EDGECFG_PSK_LEN);
+			const Sdwan__Tunnel *o = tunnel_of(cfg_of(&fx, t->peer_site), t->name);
+			cr_assert_not_null(o);
+			if (!o)
+				continue;
+			cr_expect_eq(memcmp(t->psk.data, o->psk.data, EDGECFG_PSK_LEN), 0,
+				     "%s: both ends get one key", t->name);
+			bool dup = false;
+			for (size_t s = 0; s < n_seen; s++)
+				dup = dup || memcmp(seen[s], t->psk.data, EDGECFG_PSK_LEN) == 0;
+			if (!t->initiator)
+				continue; /* count each tunnel once */
+			cr_expect_not(dup, "%s shares a key with another tunnel", t->name);
+			memcpy(seen[n_seen++], t->psk.data, EDGECFG_PSK_LEN);
+		}
+	}
+	cr_expect_eq(n_seen, fx.in.plan->n_tunnels);
+	/* Restart: the store is reopened, the plan compiled again: same keys, same digests. */
+	uint8_t digests[16][EDGECFG_DIGEST_LEN];
+	for (size_t i = 0; i < fx.n; i++)
+		memcpy(digests[i], fx.cfg[i]->digest, EDGECFG_DIGEST_LEN);
+	teardown_fx(&fx);
+	store_free(st);
+	cr_assert_eq(store_new(dir, NULL, &st), 0);
+	build(&fx, y, edgecfg_psk_store, st);
+	for (size_t i = 0; i < fx.n; i++)
+		cr_expect_eq(memcmp(digests[i], fx.cfg[i]->digest, EDGECFG_DIGEST_LEN), 0,
+			     "%s: config changed across a restart", fx.cfg[i]->cfg.site);
+	teardown_fx(&fx);
+	store_free(st);
+	free(y);
+	rm_state(dir);
+}
+
+Test(edgecfg, digest_changes_only_for_affected_sites)
+{
+	struct fixture a, b;
+	char *y = slurp("hub-spoke.yaml");
+	build(&a, y, no_psk, NULL);
+	/* branch2's underlay address: branch2 and the hubs that reach it change, nobody else. */
+	char *p = strstr(y, "198.51.100.12");
+	cr_assert_not_null(p);
+	p[strlen("198.51.100.1")] = '3';
+	build(&b, y, no_psk, NULL);
+	for (size_t i = 0; i < a.n; i++) {
+		const char *site = a.cfg[i]->cfg.site;
+		bool changed = memcmp(a.cfg[i]->digest, b.cfg[i]->digest, EDGECFG_DIGEST_LEN) != 0;
+		bool expect = strcmp(site, "branch2") == 0 || strncmp(site, "hub-", 4) == 0;
+		cr_expect_eq(changed, expect, "%s: changed=%d", site, changed);
+	}
+	teardown_fx(&a);
+	teardown_fx(&b);
+	free(y);
+}
+
+Test(edgecfg, encode_carries_generation_and_decodes)
+{
+	struct fixture fx;
+	char *y = slurp("hub-spoke.yaml");
+	build(&fx, y, no_psk, NULL);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cr_assert_eq(edgecfg_encode(fx.cfg[0], 42, 7, &buf, &len), 0);
+	struct Sdwan__Envelope *env = NULL;
+	cr_assert_eq(ctl_msg_decode(buf, len, CTL_MSG_MAX_SIZE, &env, NULL), 0);
+	cr_assert_eq(env->body_case, SDWAN__ENVELOPE__BODY_CONFIG);
+	cr_expect_eq(env->config->generation, 42);
+	cr_expect_eq(env->msg_id, 7);
+	cr_expect_str_eq(env->config->site, fx.cfg[0]->cfg.site);
+	cr_expect_str_eq(env->config->wan_name, "acme");
+	cr_expect_eq(env->config->n_tunnels, fx.cfg[0]->cfg.n_tunnels);
+	/* The generation is not part of the digest: re-encoding with another one is the same
+	 * configuration. */
+	cr_expect_eq(fx.cfg[0]->cfg.generation, 0);
+	ctl_msg_free(env);
+	ctl_msg_buf_free(buf, len);
+	cr_expect_eq(edgecfg_build(fx.wan, (uint32_t)fx.n, no_psk, NULL, &fx.cfg[15]), -EINVAL);
+	teardown_fx(&fx);
+	free(y);
+}
+
+/* NOLINTEND(readability-function-size) */
