@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/ctl_msg.h"
@@ -65,7 +66,8 @@ struct ctl {
 	size_t peer_len;
 	struct seen log[MAXLOG];
 	size_t n;
-	X509 *renewed; /* issued on renewal */
+	X509 *renewed;    /* issued on renewal */
+	bool short_certs; /* enrollment issues a certificate already due for renewal */
 };
 
 static uv_loop_t loop;
@@ -162,6 +164,12 @@ static X509 *sign(const ProtobufCBinaryData *csr_der)
 	X509 *cert = NULL;
 	char reason[CA_REASON_LEN];
 	struct ca_issue issue = {.site = SITE};
+	if (C.short_certs) {
+		/* 60 s of life, 50 s of it gone: past two thirds, due for renewal. */
+		issue.lifetime_s = 60;
+		issue.now = time(NULL) - 50;
+		C.short_certs = false;
+	}
 	cr_assert_eq(x509id_csr_decode(csr_der->data, csr_der->len, X509ID_DER, &csr), 0);
 	cr_assert_eq(ca_sign_csr(C.ca, csr, &issue, &cert, reason, sizeof(reason)), 0, "%s",
 		     reason);
@@ -445,7 +453,8 @@ static void setup(void)
 	memset(&R, 0, sizeof(R));
 	C.enroll_status = SDWAN__CERT_STATUS__CERT_STATUS_OK;
 	cr_assert_eq(zcurve_keypair_generate(&C.kp), 0);
-	struct ca_params cp = {.wan = "testwan"};
+	/* Created an hour ago, so that it can issue backdated certificates. */
+	struct ca_params cp = {.wan = "testwan", .now = time(NULL) - 3600};
 	cr_assert_eq(ca_create(&cp, &C.ca), 0);
 	struct token_line tl = {.site = SITE};
 	memset(tl.secret, 7, sizeof(tl.secret));
@@ -901,6 +910,82 @@ Test(agent, refuses_a_key_file_readable_by_others)
 	agent_close(A, NULL, NULL);
 	A = NULL;
 	(void)run_until(NULL, 50);
+}
+
+static bool renewed(void)
+{
+	return R.identity_changes >= 2;
+}
+
+Test(agent, renews_a_certificate_past_two_thirds_of_its_life)
+{
+	C.short_certs = true;
+	enroll();
+	cr_assert(run_until(renewed, 5000));
+	const struct seen *rq = last(SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST);
+	cr_assert_eq(rq->body, SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST);
+	cr_assert_eq(rq->value, 0, "a renewal keeps the CURVE key");
+	cr_assert_eq(agent_stats(A)->renewals, 1);
+	struct identity id;
+	cr_assert_eq(identity_load(state, &id), 0);
+	cr_assert_eq(X509_cmp(id.cert, C.renewed), 0, "the renewed certificate is stored");
+	cr_assert_not(x509id_cert_should_renew(id.cert, time(NULL)));
+	identity_clear(&id);
+	/* The session stays up: no reconnect for a renewal. */
+	cr_assert_eq(agent_stats(A)->handshakes, 1);
+}
+
+static bool re_enrolled(void)
+{
+	return C.enroll_requests >= 2 && agent_stats(A)->handshakes >= 2 &&
+	       agent_stats(A)->connected;
+}
+
+Test(agent, re_enroll_command_makes_new_keys_and_reconnects)
+{
+	enroll();
+	uint8_t old[ZCURVE_KEY_LEN];
+	memcpy(old, C.last_key, sizeof(old));
+	Sdwan__Command c = SDWAN__COMMAND__INIT;
+	Sdwan__Envelope env;
+	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
+	c.token = token;
+	ctl_msg_envelope_init(&env, 79);
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
+	env.command = &c;
+	push(&env);
+	cr_assert(run_until(re_enrolled, 5000));
+	const struct seen *r = last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT);
+	cr_assert(r->ok);
+	cr_assert_eq(r->in_reply_to, 79);
+	cr_assert_neq(memcmp(old, C.last_key, sizeof(old)), 0, "new CURVE key");
+	cr_assert_eq(memcmp(C.enrolled_key, C.last_key, sizeof(old)), 0);
+	struct identity id;
+	cr_assert_eq(identity_load(state, &id), 0);
+	cr_assert_eq(memcmp(id.curve.public_key, C.last_key, ZCURVE_KEY_LEN), 0);
+	identity_clear(&id);
+}
+
+Test(agent, re_enroll_refuses_a_token_for_another_controller)
+{
+	enroll();
+	struct token_line tl;
+	char other[TOKEN_LINE_MAX];
+	cr_assert_eq(token_line_parse(token, strlen(token), &tl), 0);
+	tl.controller_key[0] ^= 1;
+	cr_assert_eq(token_line_format(&tl, other), 0);
+	token_line_clear(&tl);
+	Sdwan__Command c = SDWAN__COMMAND__INIT;
+	Sdwan__Envelope env;
+	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
+	c.token = other;
+	ctl_msg_envelope_init(&env, 80);
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
+	env.command = &c;
+	push(&env);
+	cr_assert(run_until(got_result, 3000));
+	cr_assert_not(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->ok);
+	cr_assert_eq(C.enroll_requests, 1);
 }
 
 /* NOLINTEND(readability-function-size) */
