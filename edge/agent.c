@@ -1047,7 +1047,7 @@ static int enroll_params_take(struct agent *a, const struct agent_enroll_params 
 	uint8_t given[ZCURVE_KEY_LEN];
 	if (!p->token || !identity_endpoint_valid(p->endpoint) ||
 	    token_line_parse(p->token, strlen(p->token), &a->token) != 0) {
-		LOG_ERR(CTL, "agent: malformed token or controller endpoint", "%s", "");
+		LOG_ERR(CTL, "agent: malformed token or controller endpoint", NULL);
 		return -EINVAL;
 	}
 	a->have_token = true;
@@ -1059,7 +1059,7 @@ static int enroll_params_take(struct agent *a, const struct agent_enroll_params 
 			LOG_ERR(CTL,
 				"agent: --controller-key differs from the token's controller key; "
 				"refusing to enroll",
-				"%s", "");
+				NULL);
 			return -EKEYREJECTED;
 		}
 	}

@@ -182,7 +182,7 @@ int managed_run(const struct managed_args *args, const struct managed_engine *en
 		stop(&m, rc);
 	(void)uv_run(&m.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&m.loop) != 0)
-		LOG_WARN(MAIN, "loop closed with handles open", "%s", "");
+		LOG_WARN(MAIN, "loop closed with handles open", NULL);
 	(void)zmq_ctx_term(m.zctx);
 	return m.status;
 }
