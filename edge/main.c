@@ -4,8 +4,10 @@
  * rather than pretend to carry traffic.
  */
 #include <getopt.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/diag.h"
 #include "common/log.h"
@@ -15,7 +17,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: sdwan-edge --controller ENDPOINT --token TOKEN --state DIR "
-		     "[--controller-key KEY] [--enroll-endpoint ENDPOINT]\n"
+		     "[--controller-key KEY] [--enroll-endpoint ENDPOINT] [--tun NAME]\n"
 		     "       sdwan-edge --bootstrap FILE --state DIR\n"
 		     "       sdwan-edge --state DIR\n"
 		     "       sdwan-edge --config FILE\n"
@@ -26,6 +28,7 @@ static void usage(FILE *out)
 /* What the command line says. */
 struct edge_args {
 	const char *state, *config, *bootstrap;
+	const char *tun; /* TUN device name for the tunnel engine; NULL: its default */
 	struct managed_args managed;
 	enum log_level level;
 };
@@ -78,6 +81,7 @@ static int parse_args(int argc, char **argv, struct edge_args *a)
 		{"enroll-endpoint", required_argument, NULL, 'e'},
 		{"token", required_argument, NULL, 't'},
 		{"bootstrap", required_argument, NULL, 'b'},
+		{"tun", required_argument, NULL, 'T'},
 		{"config", required_argument, NULL, 'f'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
@@ -97,6 +101,14 @@ static int parse_args(int argc, char **argv, struct edge_args *a)
 			break;
 		case 'b':
 			a->bootstrap = optarg;
+			break;
+		case 'T':
+			if (strlen(optarg) == 0 || strlen(optarg) >= IFNAMSIZ) {
+				fprintf(stderr, "sdwan-edge: --tun takes 1 to %d characters\n",
+					IFNAMSIZ - 1);
+				return 2;
+			}
+			a->tun = optarg;
 			break;
 		case 'c':
 			a->managed.controller = optarg;
