@@ -14,8 +14,10 @@ BUILD="build-essential cmake pkg-config git
 ANALYSIS="clang clang-14 libclang-rt-14-dev llvm clang-format clang-tidy cppcheck"
 
 # Runtime and test dependencies: netns labs, fault injection, traffic generation, capture,
-# JSON checks in shell tests, and the real peers we interoperate and benchmark against.
+# JSON checks in shell tests (jq; jsonschema for the containerlab export), unit checks
+# (systemd-analyze), and the real peers we interoperate and benchmark against.
 RUNTIME="iproute2 nftables iperf3 iputils-ping tcpdump procps psmisc util-linux jq python3
+	python3-jsonschema python3-yaml systemd
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
 	libstrongswan-standard-plugins
 	libstrongswan-extra-plugins wireguard-go wireguard-tools openvpn"

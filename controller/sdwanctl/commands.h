@@ -17,4 +17,7 @@ int cmd_validate(const struct ctl_opts *o, int argc, char **argv);
 /* sdwanctl plan FILE | sdwanctl plan OLD NEW */
 int cmd_plan(const struct ctl_opts *o, int argc, char **argv);
 
+/* sdwanctl export swanctl SITE ... | sdwanctl export containerlab FILE ... */
+int cmd_export(const struct ctl_opts *o, int argc, char **argv);
+
 #endif

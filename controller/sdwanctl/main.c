@@ -16,6 +16,10 @@ static void usage(FILE *out)
 		"  validate FILE...     check topology files; errors as FILE:LINE:COL: error: ...\n"
 		"  plan FILE            show every edge's tunnels (--json: docs/plan-json.md)\n"
 		"  plan OLD NEW         show what changes between two topology files\n"
+		"  export swanctl SITE --topology FILE [--state DIR] [--out DIR]\n"
+		"                       strongSwan configuration of an external site\n"
+		"  export containerlab FILE [--out FILE] [--image IMAGE]\n"
+		"                       containerlab topology of the WAN (docs/export.md)\n"
 		"\n"
 		"exit status: 0 ok, 1 usage or I/O error, 2 invalid topology\n"
 		"             (plan OLD NEW: 0 identical, 3 different)\n");
@@ -59,6 +63,8 @@ int main(int argc, char **argv)
 		return cmd_validate(&o, n, args);
 	if (strcmp(cmd, "plan") == 0)
 		return cmd_plan(&o, n, args);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(&o, n, args);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -1,0 +1,388 @@
+/*
+ * sdwanctl export: configurations for things the controller does not push to.
+ *
+ *   sdwanctl export swanctl SITE --topology FILE [--state DIR] [--out DIR]
+ *       strongSwan configuration of an external site (controller/export_swanctl.h), with its
+ *       credentials read offline from the controller's state directory (docs/export.md).
+ *   sdwanctl export containerlab FILE [--out F] [--image IMAGE]
+ *       a containerlab topology of the WAN (controller/export_clab.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "common/x509id.h"
+#include "controller/ca.h"
+#include "controller/export_clab.h"
+#include "controller/export_swanctl.h"
+#include "controller/intent.h"
+#include "controller/sdwanctl/commands.h"
+#include "controller/store.h"
+
+enum {
+	EXIT_USAGE = 1,
+	EXIT_INVALID = 2
+};
+
+/* Value of option `name` at argv[*i] ("--out DIR"), advancing *i; NULL when not this option. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	if (strcmp(argv[*i], name) != 0)
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int compile(const char *path, struct intent *in)
+{
+	struct diag_list diags = {0};
+	int rc = intent_compile_file(path, in, &diags);
+	diag_print(&diags, path, stderr);
+	diag_list_free(&diags);
+	return rc;
+}
+
+/* Write len bytes to dir/name with mode (replacing it). Returns 0 or -errno. */
+static int write_file(const char *dir, const char *name, const void *data, size_t len, mode_t mode)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	int rc = fchmod(fd, mode) == 0 ? 0 : -errno;
+	const char *p = data;
+	while (!rc && len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) != 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+static int make_dir(const char *dir, const char *sub, mode_t mode)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s%s%s", dir, sub ? "/" : "", sub ? sub : "");
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * A PEM string as a 0600 in-memory file, so ca_load() (which takes paths and refuses key files
+ * readable by others) can read a CA kept in the store without its key touching the disk.
+ */
+static int memfd_of(const char *name, const char *pem, char path[static 64])
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(pem);
+	if (fchmod(fd, 0600) != 0 || write(fd, pem, len) != (ssize_t)len) {
+		int rc = errno ? -errno : -EIO;
+		close(fd);
+		return rc;
+	}
+	snprintf(path, 64, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+static int ca_from_store(struct store *st, struct ca **out)
+{
+	struct store_ca sc = {0};
+	int rc = store_ca_get(st, &sc);
+	if (rc)
+		return rc;
+	char kpath[64], cpath[64];
+	int kfd = memfd_of("ca-key", sc.key_pem, kpath);
+	int cfd = memfd_of("ca-cert", sc.cert_pem, cpath);
+	rc = kfd < 0 ? kfd : cfd < 0 ? cfd : ca_load(kpath, cpath, out);
+	if (kfd >= 0)
+		close(kfd);
+	if (cfd >= 0)
+		close(cfd);
+	store_ca_clear(&sc);
+	return rc;
+}
+
+/* Credentials of an export read from the controller's state directory. */
+struct state_creds {
+	struct store *st;
+};
+
+static int psk_from_store(void *arg, const char *tunnel, uint8_t psk[static EXPORT_PSK_LEN])
+{
+#ifdef STORE_PSK_LEN
+	_Static_assert(STORE_PSK_LEN == EXPORT_PSK_LEN, "one PSK size");
+	const struct state_creds *sc = arg;
+	return store_psk_get(sc->st, tunnel, psk);
+#else
+	/* This store keeps no tunnel PSKs yet: the controller that makes them records them. */
+	(void)arg;
+	(void)tunnel;
+	(void)psk;
+	return -ENOTSUP;
+#endif
+}
+
+/* Issue the gateway's certificate from the controller's CA and write the CA certificate, the
+ * gateway's certificate and its new key into swanctl's x509ca/, x509/ and private/. */
+static int write_cert_files(struct store *st, const char *wan, const char *site, const char *out,
+			    struct export_swanctl_creds *c, char names[3][96])
+{
+	struct ca *ca = NULL;
+	EVP_PKEY *key = NULL;
+	X509_REQ *csr = NULL;
+	X509 *cert = NULL;
+	char reason[CA_REASON_LEN] = "", path[4096];
+	int rc = ca_from_store(st, &ca);
+	if (rc) {
+		fprintf(stderr,
+			"sdwanctl: no CA in the state directory (%s); start the controller "
+			"once to create it\n",
+			strerror(-rc));
+		goto out;
+	}
+	rc = x509id_key_generate(X509ID_KEY_P256, &key);
+	if (!rc)
+		rc = x509id_csr_create(key, site, &csr);
+	struct ca_issue issue = {.site = site};
+	if (!rc)
+		rc = ca_sign_csr(ca, csr, &issue, &cert, reason, sizeof(reason));
+	if (rc) {
+		fprintf(stderr, "sdwanctl: cannot issue a certificate for '%s': %s %s\n", site,
+			strerror(-rc), reason);
+		goto out;
+	}
+	snprintf(names[0], 96, "%s-ca.pem", wan);
+	snprintf(names[1], 96, "%s.pem", site);
+	snprintf(names[2], 96, "%s.key", site);
+	const char *subs[3] = {"x509ca", "x509", "private"};
+	for (int i = 0; i < 3 && !rc; i++)
+		rc = make_dir(out, subs[i], i == 2 ? 0700 : 0755);
+	if (!rc) {
+		snprintf(path, sizeof(path), "%s/x509ca/%s", out, names[0]);
+		rc = x509id_cert_save(ca_cert(ca), path);
+	}
+	if (!rc) {
+		snprintf(path, sizeof(path), "%s/x509/%s", out, names[1]);
+		rc = x509id_cert_save(cert, path);
+	}
+	if (!rc) {
+		snprintf(path, sizeof(path), "%s/private/%s", out, names[2]);
+		rc = x509id_key_save(key, path);
+	}
+	if (rc)
+		fprintf(stderr, "sdwanctl: writing credentials under %s: %s\n", out, strerror(-rc));
+	c->ca_cert_file = names[0];
+	c->site_cert_file = names[1];
+	c->site_key_file = names[2];
+out:
+	X509_free(cert);
+	X509_REQ_free(csr);
+	EVP_PKEY_free(key);
+	ca_free(ca);
+	return rc;
+}
+
+static int render_swanctl(const struct plan *p, uint32_t site, struct store *st, const char *out)
+{
+	struct state_creds sc = {.st = st};
+	struct export_swanctl_creds c = {.psk = st ? psk_from_store : NULL, .psk_arg = &sc};
+	struct export_swanctl_needs needs;
+	char err[256] = "", names[3][96];
+	int rc = export_swanctl_needs(p, site, &needs, err, sizeof(err));
+	if (!rc && needs.cert_tunnels && st)
+		rc = write_cert_files(st, p->topo->wan, p->topo->sites[site].name, out, &c, names);
+	if (rc) {
+		if (err[0])
+			fprintf(stderr, "sdwanctl: %s\n", err);
+		return rc;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	rc = export_swanctl_write(p, site, &c, f, err, sizeof(err));
+	if (fclose(f) != 0 && !rc)
+		rc = -EIO;
+	if (!rc)
+		rc = write_file(out, "swanctl.conf", text, len, 0600);
+	else
+		fprintf(stderr, "sdwanctl: %s\n", err);
+	if (text)
+		OPENSSL_clear_free(text, len);
+	return rc;
+}
+
+static int export_swanctl(int argc, char **argv)
+{
+	const char *site = NULL, *topo = NULL, *state = NULL, *out = ".";
+	bool missing = false;
+	for (int i = 0; i < argc && !missing; i++) {
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--topology", &missing)))
+			topo = v;
+		else if ((v = opt_value(argc, argv, &i, "--state", &missing)))
+			state = v;
+		else if ((v = opt_value(argc, argv, &i, "--out", &missing)))
+			out = v;
+		else if (!missing && argv[i][0] != '-' && !site)
+			site = argv[i];
+		else if (!missing)
+			missing = true;
+	}
+	if (missing || !site || !topo) {
+		fprintf(stderr, "usage: sdwanctl export swanctl SITE --topology FILE [--state DIR] "
+				"[--out DIR]\n");
+		return EXIT_USAGE;
+	}
+	struct intent in;
+	int status = EXIT_INVALID;
+	struct store *st = NULL;
+	if (compile(topo, &in) != 0)
+		goto out;
+	long idx = topo_find_site(in.topo, site);
+	if (idx < 0) {
+		fprintf(stderr, "sdwanctl: no site '%s' in %s\n", site, topo);
+		goto out;
+	}
+	status = EXIT_USAGE;
+	int rc = state ? store_new(state, NULL, &st) : 0;
+	if (rc) {
+		fprintf(stderr, "sdwanctl: cannot open the state in %s: %s\n", state,
+			strerror(-rc));
+		goto out;
+	}
+	rc = make_dir(out, NULL, 0700);
+	if (!rc)
+		rc = render_swanctl(in.plan, (uint32_t)idx, st, out);
+	if (rc == -EINVAL)
+		status = EXIT_INVALID;
+	else if (!rc)
+		status = 0;
+	if (!rc)
+		printf("%s/swanctl.conf written for external site '%s'; load it with "
+		       "'swanctl --load-all' on the gateway\n",
+		       out, site);
+out:
+	store_free(st);
+	intent_free(&in);
+	return status;
+}
+
+/* Default output: FILE with its .yaml/.yml suffix replaced by .clab.yml, next to it. */
+static void default_clab_path(const char *topo, char *buf, size_t len)
+{
+	size_t n = strlen(topo);
+	if (n > 5 && strcmp(topo + n - 5, ".yaml") == 0)
+		n -= 5;
+	else if (n > 4 && strcmp(topo + n - 4, ".yml") == 0)
+		n -= 4;
+	snprintf(buf, len, "%.*s.clab.yml", (int)n, topo);
+}
+
+/* The topology as the .clab.yml refers to it: its name when both sit in one folder (so the
+ * pair can be moved together), else its absolute path. */
+static void topo_ref(const char *topo, const char *out, char *buf, size_t len)
+{
+	char a[4096], b[4096], ra[4096], rb[4096];
+	snprintf(a, sizeof(a), "%s", topo);
+	snprintf(b, sizeof(b), "%s", out);
+	const char *da = dirname(a), *db = dirname(b);
+	if (realpath(da, ra) && realpath(db, rb) && strcmp(ra, rb) == 0) {
+		snprintf(a, sizeof(a), "%s", topo);
+		snprintf(buf, len, "%s", basename(a));
+	} else if (realpath(topo, ra)) {
+		snprintf(buf, len, "%s", ra);
+	} else {
+		snprintf(buf, len, "%s", topo);
+	}
+}
+
+static int export_containerlab(int argc, char **argv)
+{
+	const char *topo = NULL, *out = NULL, *image = NULL;
+	bool missing = false;
+	for (int i = 0; i < argc && !missing; i++) {
+		const char *v;
+		if ((v = opt_value(argc, argv, &i, "--out", &missing)))
+			out = v;
+		else if ((v = opt_value(argc, argv, &i, "--image", &missing)))
+			image = v;
+		else if (!missing && argv[i][0] != '-' && !topo)
+			topo = argv[i];
+		else if (!missing)
+			missing = true;
+	}
+	if (missing || !topo) {
+		fprintf(stderr,
+			"usage: sdwanctl export containerlab FILE [--out FILE] [--image IMAGE]\n");
+		return EXIT_USAGE;
+	}
+	char out_buf[4096], ref[4096], err[256] = "";
+	if (!out) {
+		default_clab_path(topo, out_buf, sizeof(out_buf));
+		out = out_buf;
+	}
+	struct intent in;
+	int status = EXIT_INVALID;
+	if (compile(topo, &in) != 0)
+		goto out;
+	status = EXIT_USAGE;
+	topo_ref(topo, out, ref, sizeof(ref));
+	struct export_clab_options o = {.image = image, .topology_file = ref};
+	bool to_stdout = strcmp(out, "-") == 0;
+	FILE *f = to_stdout ? stdout : fopen(out, "we");
+	if (!f) {
+		fprintf(stderr, "sdwanctl: cannot write %s: %s\n", out, strerror(errno));
+		goto out;
+	}
+	int rc = export_clab_write(in.plan, &o, f, err, sizeof(err));
+	if (!to_stdout && fclose(f) != 0 && !rc)
+		rc = -EIO;
+	if (rc) {
+		fprintf(stderr, "sdwanctl: %s\n", err[0] ? err : strerror(-rc));
+		status = rc == -EINVAL ? EXIT_INVALID : EXIT_USAGE;
+		goto out;
+	}
+	if (!to_stdout)
+		fprintf(stderr, "%s written; deploy it with 'containerlab deploy -t %s'\n", out,
+			out);
+	status = 0;
+out:
+	intent_free(&in);
+	return status;
+}
+
+int cmd_export(const struct ctl_opts *o, int argc, char **argv)
+{
+	(void)o;
+	if (argc >= 1 && strcmp(argv[0], "swanctl") == 0)
+		return export_swanctl(argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "containerlab") == 0)
+		return export_containerlab(argc - 1, argv + 1);
+	fprintf(stderr, "usage: sdwanctl export swanctl SITE --topology FILE [--state DIR] "
+			"[--out DIR]\n"
+			"       sdwanctl export containerlab FILE [--out FILE] [--image IMAGE]\n");
+	return EXIT_USAGE;
+}
