@@ -175,7 +175,7 @@ static void write_site_addressing(FILE *out, const struct topo_site *s, unsigned
 	for (size_t j = 0; j < s->n_subnets; j++)
 		if (nth_host(&s->subnets[j].prefix, 1, a))
 			fprintf(out, "        - ip addr add %s/%u dev eth%u\n", a,
-				s->subnets[j].prefix.len, LAN_IF);
+				s->subnets[j].prefix.len, (unsigned)LAN_IF);
 }
 
 static void write_site(FILE *out, const struct plan *p, uint32_t i, unsigned *dyn)
@@ -231,7 +231,7 @@ static void write_links(FILE *out, const struct topo *t)
 	for (uint32_t i = 0; i < t->n_sites; i++)
 		if (t->sites[i].n_subnets)
 			fprintf(out, "    - endpoints: [\"%s:eth%u\", \"%s-host:eth1\"]\n",
-				t->sites[i].name, LAN_IF, t->sites[i].name);
+				t->sites[i].name, (unsigned)LAN_IF, t->sites[i].name);
 }
 
 int export_clab_write(const struct plan *p, const struct export_clab_options *o, FILE *out,

@@ -229,7 +229,8 @@ static void write_connection(FILE *out, const struct plan *p, uint32_t site,
 	      "\t\t\t\tclose_action = none\n",
 	      out);
 	if (tun->hub_priority)
-		fprintf(out, "\t\t\t\tpriority = %u\n", HUB_PRIORITY_BASE + tun->hub_priority);
+		fprintf(out, "\t\t\t\tpriority = %u\n",
+			(unsigned)HUB_PRIORITY_BASE + tun->hub_priority);
 	fputs("\t\t\t}\n\t\t}\n\t}\n", out);
 }
 

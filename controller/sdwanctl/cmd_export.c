@@ -15,9 +15,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "common/x509id.h"
 #include "controller/ca.h"
@@ -128,17 +130,32 @@ struct state_creds {
 	struct store *st;
 };
 
+/*
+ * The tunnel's PSK from the controller's store; when the controller has not made it yet, make
+ * it here (CSPRNG) and record it, so whichever of the two comes first decides and the other
+ * reads the same bytes (a concurrent insert loses with -EEXIST and reads the winner's).
+ */
 static int psk_from_store(void *arg, const char *tunnel, uint8_t psk[static EXPORT_PSK_LEN])
 {
 #ifdef STORE_PSK_LEN
 	_Static_assert(STORE_PSK_LEN == EXPORT_PSK_LEN, "one PSK size");
 	const struct state_creds *sc = arg;
-	return store_psk_get(sc->st, tunnel, psk);
+	int rc = store_psk_get(sc->st, tunnel, psk);
+	if (rc != -ENOENT)
+		return rc;
+	if (RAND_priv_bytes(psk, EXPORT_PSK_LEN) != 1)
+		return -EIO;
+	rc = store_psk_put(sc->st, tunnel, psk, (int64_t)time(NULL) * 1000);
+	if (rc == -EEXIST)
+		rc = store_psk_get(sc->st, tunnel, psk);
+	return rc;
 #else
-	/* This store keeps no tunnel PSKs yet: the controller that makes them records them. */
+	/* This controller's store keeps no tunnel PSKs yet. */
 	(void)arg;
 	(void)tunnel;
 	(void)psk;
+	fprintf(stderr, "sdwanctl: this controller's state keeps no tunnel pre-shared keys; "
+			"export tunnels with auth: psk from a controller that makes them\n");
 	return -ENOTSUP;
 #endif
 }
@@ -210,7 +227,15 @@ static int render_swanctl(const struct plan *p, uint32_t site, struct store *st,
 	struct export_swanctl_needs needs;
 	char err[256] = "", names[3][96];
 	int rc = export_swanctl_needs(p, site, &needs, err, sizeof(err));
-	if (!rc && needs.cert_tunnels && st)
+	if (!rc && !st) {
+		snprintf(err, sizeof(err),
+			 "site '%s' has %zu tunnel(s) with auth: psk and %zu with certificates; "
+			 "their credentials are the controller's: pass --state DIR (its state "
+			 "directory, e.g. /var/lib/sdwan-controller)",
+			 p->topo->sites[site].name, needs.psk_tunnels, needs.cert_tunnels);
+		rc = -EINVAL;
+	}
+	if (!rc && needs.cert_tunnels)
 		rc = write_cert_files(st, p->topo->wan, p->topo->sites[site].name, out, &c, names);
 	if (rc) {
 		if (err[0])
