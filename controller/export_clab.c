@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/prefix.h"
 
 /* Addresses of the lab's own plumbing, outside anything a topology should use for sites:
@@ -258,7 +259,7 @@ int export_clab_write(const struct plan *p, const struct export_clab_options *o,
 		write_site(out, p, i, &dyn);
 	write_links(out, t);
 	if (fflush(out) != 0 || ferror(out)) {
-		set_err(err, err_len, "write failed: %s", strerror(errno));
+		set_err(err, err_len, "write failed: %s", sdw_strerror(errno));
 		return -EIO;
 	}
 	return 0;

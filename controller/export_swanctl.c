@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/error.h"
 #include "common/prefix.h"
 
 /* Children of one gateway with the same selectors toward several hubs: strongSwan installs the
@@ -245,7 +246,8 @@ static int write_secret(FILE *out, const struct plan *p, uint32_t site,
 	plan_tunnel_name(p, tun, name, sizeof(name));
 	int rc = c->psk(c->psk_arg, name, key);
 	if (rc) {
-		set_err(err, err_len, "no pre-shared key for tunnel %s: %s", name, strerror(-rc));
+		set_err(err, err_len, "no pre-shared key for tunnel %s: %s", name,
+			sdw_strerror(-rc));
 		goto out;
 	}
 	fprintf(out, "\tike-%s {\n\t\tid-gateway = %s\n\t\tid-peer = %s\n\t\tsecret = 0x",
@@ -325,7 +327,7 @@ int export_swanctl_write(const struct plan *p, uint32_t site,
 	}
 	fputs("}\n", out);
 	if (!rc && (fflush(out) != 0 || ferror(out))) {
-		set_err(err, err_len, "write failed: %s", strerror(errno));
+		set_err(err, err_len, "write failed: %s", sdw_strerror(errno));
 		rc = -EIO;
 	}
 	return rc;

@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/error.h"
 #include "common/x509id.h"
 #include "controller/ca.h"
 #include "controller/export_clab.h"
@@ -34,16 +35,35 @@ enum {
 	EXIT_INVALID = 2
 };
 
-/* Value of option `name` at argv[*i] ("--out DIR"), advancing *i; NULL when not this option. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+/* An option taking a value ("--out DIR") and where to store it. */
+struct opt {
+	const char *name;
+	const char **value;
+};
+
+/* Options from opts anywhere among argv, and at most one positional argument. Returns 0, or -1
+ * on an unknown option, a missing value or a second positional argument. */
+static int parse_args(int argc, char **argv, const struct opt *opts, size_t n,
+		      const char **positional)
 {
-	if (strcmp(argv[*i], name) != 0)
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!a)
+			return -1;
+		size_t k = 0;
+		while (k < n && strcmp(a, opts[k].name) != 0)
+			k++;
+		if (k < n) {
+			if (i + 1 >= argc || !argv[i + 1])
+				return -1;
+			*opts[k].value = argv[++i];
+		} else if (a[0] == '-' || *positional) {
+			return -1;
+		} else {
+			*positional = a;
+		}
 	}
-	return argv[++*i];
+	return 0;
 }
 
 static int compile(const char *path, struct intent *in)
@@ -175,7 +195,7 @@ static int write_cert_files(struct store *st, const char *wan, const char *site,
 		fprintf(stderr,
 			"sdwanctl: no CA in the state directory (%s); start the controller "
 			"once to create it\n",
-			strerror(-rc));
+			sdw_strerror(-rc));
 		goto out;
 	}
 	rc = x509id_key_generate(X509ID_KEY_P256, &key);
@@ -186,7 +206,7 @@ static int write_cert_files(struct store *st, const char *wan, const char *site,
 		rc = ca_sign_csr(ca, csr, &issue, &cert, reason, sizeof(reason));
 	if (rc) {
 		fprintf(stderr, "sdwanctl: cannot issue a certificate for '%s': %s %s\n", site,
-			strerror(-rc), reason);
+			sdw_strerror(-rc), reason);
 		goto out;
 	}
 	snprintf(names[0], 96, "%s-ca.pem", wan);
@@ -208,7 +228,8 @@ static int write_cert_files(struct store *st, const char *wan, const char *site,
 		rc = x509id_key_save(key, path);
 	}
 	if (rc)
-		fprintf(stderr, "sdwanctl: writing credentials under %s: %s\n", out, strerror(-rc));
+		fprintf(stderr, "sdwanctl: writing credentials under %s: %s\n", out,
+			sdw_strerror(-rc));
 	c->ca_cert_file = names[0];
 	c->site_cert_file = names[1];
 	c->site_key_file = names[2];
@@ -262,21 +283,9 @@ static int render_swanctl(const struct plan *p, uint32_t site, struct store *st,
 static int export_swanctl(int argc, char **argv)
 {
 	const char *site = NULL, *topo = NULL, *state = NULL, *out = ".";
-	bool missing = false;
-	for (int i = 0; i < argc && !missing; i++) {
-		const char *v;
-		if ((v = opt_value(argc, argv, &i, "--topology", &missing)))
-			topo = v;
-		else if ((v = opt_value(argc, argv, &i, "--state", &missing)))
-			state = v;
-		else if ((v = opt_value(argc, argv, &i, "--out", &missing)))
-			out = v;
-		else if (!missing && argv[i][0] != '-' && !site)
-			site = argv[i];
-		else if (!missing)
-			missing = true;
-	}
-	if (missing || !site || !topo) {
+	const struct opt opts[] = {{"--topology", &topo}, {"--state", &state}, {"--out", &out}};
+	bool bad = parse_args(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &site) != 0;
+	if (bad || !site || !topo) {
 		fprintf(stderr, "usage: sdwanctl export swanctl SITE --topology FILE [--state DIR] "
 				"[--out DIR]\n");
 		return EXIT_USAGE;
@@ -295,7 +304,7 @@ static int export_swanctl(int argc, char **argv)
 	int rc = state ? store_new(state, NULL, &st) : 0;
 	if (rc) {
 		fprintf(stderr, "sdwanctl: cannot open the state in %s: %s\n", state,
-			strerror(-rc));
+			sdw_strerror(-rc));
 		goto out;
 	}
 	rc = make_dir(out, NULL, 0700);
@@ -326,40 +335,40 @@ static void default_clab_path(const char *topo, char *buf, size_t len)
 	snprintf(buf, len, "%.*s.clab.yml", (int)n, topo);
 }
 
+/* The folder part of path ("." when it has none) into buf. */
+static void dir_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(buf, len, ".");
+	else if (slash == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
 /* The topology as the .clab.yml refers to it: its name when both sit in one folder (so the
  * pair can be moved together), else its absolute path. */
 static void topo_ref(const char *topo, const char *out, char *buf, size_t len)
 {
-	char a[4096], b[4096], ra[4096], rb[4096];
-	snprintf(a, sizeof(a), "%s", topo);
-	snprintf(b, sizeof(b), "%s", out);
-	const char *da = dirname(a), *db = dirname(b);
-	if (realpath(da, ra) && realpath(db, rb) && strcmp(ra, rb) == 0) {
-		snprintf(a, sizeof(a), "%s", topo);
-		snprintf(buf, len, "%s", basename(a));
-	} else if (realpath(topo, ra)) {
+	char a[4096], b[4096], ra[PATH_MAX], rb[PATH_MAX];
+	dir_of(topo, a, sizeof(a));
+	dir_of(out, b, sizeof(b));
+	const char *slash = strrchr(topo, '/');
+	if (realpath(a, ra) && realpath(b, rb) && strcmp(ra, rb) == 0)
+		snprintf(buf, len, "%s", slash ? slash + 1 : topo);
+	else if (realpath(topo, ra))
 		snprintf(buf, len, "%s", ra);
-	} else {
+	else
 		snprintf(buf, len, "%s", topo);
-	}
 }
 
 static int export_containerlab(int argc, char **argv)
 {
 	const char *topo = NULL, *out = NULL, *image = NULL;
-	bool missing = false;
-	for (int i = 0; i < argc && !missing; i++) {
-		const char *v;
-		if ((v = opt_value(argc, argv, &i, "--out", &missing)))
-			out = v;
-		else if ((v = opt_value(argc, argv, &i, "--image", &missing)))
-			image = v;
-		else if (!missing && argv[i][0] != '-' && !topo)
-			topo = argv[i];
-		else if (!missing)
-			missing = true;
-	}
-	if (missing || !topo) {
+	const struct opt opts[] = {{"--out", &out}, {"--image", &image}};
+	bool bad = parse_args(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &topo) != 0;
+	if (bad || !topo) {
 		fprintf(stderr,
 			"usage: sdwanctl export containerlab FILE [--out FILE] [--image IMAGE]\n");
 		return EXIT_USAGE;
@@ -379,14 +388,14 @@ static int export_containerlab(int argc, char **argv)
 	bool to_stdout = strcmp(out, "-") == 0;
 	FILE *f = to_stdout ? stdout : fopen(out, "we");
 	if (!f) {
-		fprintf(stderr, "sdwanctl: cannot write %s: %s\n", out, strerror(errno));
+		fprintf(stderr, "sdwanctl: cannot write %s: %s\n", out, sdw_strerror(errno));
 		goto out;
 	}
 	int rc = export_clab_write(in.plan, &o, f, err, sizeof(err));
 	if (!to_stdout && fclose(f) != 0 && !rc)
 		rc = -EIO;
 	if (rc) {
-		fprintf(stderr, "sdwanctl: %s\n", err[0] ? err : strerror(-rc));
+		fprintf(stderr, "sdwanctl: %s\n", err[0] ? err : sdw_strerror(-rc));
 		status = rc == -EINVAL ? EXIT_INVALID : EXIT_USAGE;
 		goto out;
 	}
