@@ -61,5 +61,4 @@ if ! swanctl --load-all --noprompt --uri "$uri" --file "$dir/swanctl.conf" >"$ru
 	cat "$run/load.out" >&2
 	exit 1
 fi
-cat "$run/load.out" >&2
 swanctl --list-conns --uri "$uri" | sed -n 's/^\([a-z0-9-]*\): IKEv2.*/\1/p'

@@ -164,14 +164,9 @@ static int charon_load(const char *dir, char *names, size_t len)
 	return rc;
 }
 
-Test(export_swanctl, charon_loads_psk_configuration)
+/* Write conf into a fresh folder and have charon load it; expect these connection names. */
+static void expect_charon_loads(const char *conf, const char *expect_names)
 {
-	struct intent in;
-	compile_example(&in);
-	int calls = 0, rc;
-	struct export_swanctl_creds c = {.psk = fake_psk, .psk_arg = &calls};
-	char *conf = render(in.plan, "cloud-vpc", &c, &rc);
-	cr_assert_eq(rc, 0);
 	char dir[] = "/tmp/sdwan-swanctl.XXXXXX";
 	cr_assert_not_null(mkdtemp(dir));
 	char path[256], names[512];
@@ -180,15 +175,26 @@ Test(export_swanctl, charon_loads_psk_configuration)
 	cr_assert_not_null(f);
 	fputs(conf, f);
 	fclose(f);
-	rc = charon_load(dir, names, sizeof(names));
+	int rc = charon_load(dir, names, sizeof(names));
 	if (rc == 77) {
 		cr_log_warn("strongSwan (charon, swanctl) not installed: load not checked");
 	} else {
-		cr_expect_eq(rc, 0, "charon must load the configuration");
-		cr_expect_str_eq(names, "hub-east\nhub-west\n");
+		cr_expect_eq(rc, 0, "charon must load:\n%s", conf);
+		cr_expect_str_eq(names, expect_names);
 	}
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	run(path);
+}
+
+Test(export_swanctl, charon_loads_psk_configuration)
+{
+	struct intent in;
+	compile_example(&in);
+	int calls = 0, rc;
+	struct export_swanctl_creds c = {.psk = fake_psk, .psk_arg = &calls};
+	char *conf = render(in.plan, "cloud-vpc", &c, &rc);
+	cr_assert_eq(rc, 0);
+	expect_charon_loads(conf, "hub-east\nhub-west\n");
 	free(conf);
 	intent_free(&in);
 }
@@ -257,4 +263,75 @@ Test(export_swanctl, sdwanctl_issues_certificate_from_state_and_charon_loads_it)
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	run(cmd);
+}
+
+Test(export_swanctl, full_mesh_gateway_dynamic_and_ipv6_peers)
+{
+	const char *yaml = "wan: mesh\n"
+			   "controller: {endpoint: \"tcp://192.0.2.100:7800\"}\n"
+			   "type: full-mesh\n"
+			   "defaults: {auth: psk, dpd: {mode: off}, esp: chacha20poly1305-noesn,\n"
+			   "           ike-lifetime: 8h, esp-lifetime: 45m}\n"
+			   "sites:\n"
+			   "  - name: p1\n    role: peer\n"
+			   "    underlay: [{name: a, address: dynamic}]\n"
+			   "    subnets: [10.1.0.0/24]\n"
+			   "  - name: p2\n    role: peer\n"
+			   "    underlay: [{name: a, address: \"2001:db8::2\"}]\n"
+			   "    subnets: [\"2001:db8:2::/64\"]\n"
+			   "  - name: gw\n    role: external\n"
+			   "    underlay: [{name: a, address: 192.0.2.9}, {name: b, address: "
+			   "\"2001:db8::9\"}]\n"
+			   "    subnets: [10.9.0.0/24, \"2001:db8:9::/64\"]\n";
+	struct intent in;
+	struct diag_list d = {0};
+	int rc = compile_text(yaml, &in, &d);
+	if (rc)
+		dump_diags(&d);
+	cr_assert_eq(rc, 0);
+	diag_list_free(&d);
+	int calls = 0;
+	struct export_swanctl_creds c = {.psk = fake_psk, .psk_arg = &calls};
+	char *conf = render(in.plan, "gw", &c, &rc);
+	cr_assert_eq(rc, 0);
+	const char *want[] = {
+		"\tp1 {\n\t\tversion = 2\n\t\tlocal_addrs = 192.0.2.9,2001:db8::9\n"
+		"\t\tremote_addrs = %any\n",
+		"\tp2 {\n\t\tversion = 2\n\t\tlocal_addrs = 192.0.2.9,2001:db8::9\n"
+		"\t\tremote_addrs = 2001:db8::2\n",
+		"local_ts = 10.9.0.0/24,2001:db8:9::/64\n",
+		/* peers carry only their own subnets: no transit in a mesh */
+		"remote_ts = 10.1.0.0/24\n",
+		"remote_ts = 2001:db8:2::/64\n",
+		"esp_proposals = chacha20poly1305-noesn\n",
+		"dpd_delay = 0s\n",
+		"rekey_time = 8h\n",
+		"rekey_time = 45m\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect_not_null(strstr(conf, want[i]), "missing \"%s\" in:\n%s", want[i], conf);
+	cr_expect_null(strstr(conf, "priority ="), "no hub preference in a mesh");
+	cr_expect_eq(calls, 2);
+	expect_charon_loads(conf, "p1\np2\n");
+	free(conf);
+	intent_free(&in);
+}
+
+static int failing_psk(void *arg, const char *tunnel, uint8_t psk[static EXPORT_PSK_LEN])
+{
+	(void)arg;
+	(void)tunnel;
+	(void)psk;
+	return -ENOENT;
+}
+
+Test(export_swanctl, psk_source_error_fails_the_export)
+{
+	struct intent in;
+	compile_example(&in);
+	int rc;
+	struct export_swanctl_creds c = {.psk = failing_psk};
+	free(render(in.plan, "cloud-vpc", &c, &rc));
+	cr_expect_eq(rc, -ENOENT);
+	intent_free(&in);
 }
