@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "common/error.h"
+#include "common/fileio.h"
 #include "common/x509id.h"
 #include "controller/ca.h"
 #include "controller/export_clab.h"
@@ -72,30 +73,6 @@ static int compile(const char *path, struct intent *in)
 	int rc = intent_compile_file(path, in, &diags);
 	diag_print(&diags, path, stderr);
 	diag_list_free(&diags);
-	return rc;
-}
-
-/* Write len bytes to dir/name with mode (replacing it). Returns 0 or -errno. */
-static int write_file(const char *dir, const char *name, const void *data, size_t len, mode_t mode)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return -errno;
-	int rc = fchmod(fd, mode) == 0 ? 0 : -errno;
-	const char *p = data;
-	while (!rc && len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (close(fd) != 0 && !rc)
-		rc = -errno;
 	return rc;
 }
 
@@ -271,13 +248,33 @@ static int render_swanctl(const struct plan *p, uint32_t site, struct store *st,
 	rc = export_swanctl_write(p, site, &c, f, err, sizeof(err));
 	if (fclose(f) != 0 && !rc)
 		rc = -EIO;
-	if (!rc)
-		rc = write_file(out, "swanctl.conf", text, len, 0600);
-	else
+	if (!rc) {
+		/* Replaced whole or not at all: a gateway never loads half a configuration. */
+		char path[4096];
+		const char *step = "write";
+		snprintf(path, sizeof(path), "%s/swanctl.conf", out);
+		rc = file_replace(path, text, len, 0600, &step);
+		if (rc)
+			fprintf(stderr, "sdwanctl: cannot %s %s: %s\n", step, path,
+				sdw_strerror(rc));
+	} else {
 		fprintf(stderr, "sdwanctl: %s\n", err);
+	}
 	if (text)
 		OPENSSL_clear_free(text, len);
 	return rc;
+}
+
+/* Open the controller's store in dir, which must already hold one: a mistyped --state must
+ * not quietly create an empty store. */
+static int open_state(const char *dir, struct store **st)
+{
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_DB_NAME);
+	if (stat(path, &sb) != 0)
+		return -errno;
+	return store_new(dir, NULL, st);
 }
 
 static int export_swanctl(int argc, char **argv)
@@ -301,7 +298,7 @@ static int export_swanctl(int argc, char **argv)
 		goto out;
 	}
 	status = EXIT_USAGE;
-	int rc = state ? store_new(state, NULL, &st) : 0;
+	int rc = state ? open_state(state, &st) : 0;
 	if (rc) {
 		fprintf(stderr, "sdwanctl: cannot open the state in %s: %s\n", state,
 			sdw_strerror(-rc));
