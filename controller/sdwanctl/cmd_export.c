@@ -1,9 +1,10 @@
 /*
  * sdwanctl export: configurations for things the controller does not push to.
  *
- *   sdwanctl export swanctl SITE --topology FILE [--state DIR] [--out DIR]
+ *   sdwanctl export swanctl SITE [--topology FILE] [--state DIR] [--out DIR]
  *       strongSwan configuration of an external site (controller/export_swanctl.h), with its
  *       credentials read offline from the controller's state directory (docs/export.md).
+ *       The topology defaults to the installed controller's, /etc/sdwan/wan.yaml.
  *   sdwanctl export containerlab FILE [--out F] [--image IMAGE]
  *       a containerlab topology of the WAN (controller/export_clab.h).
  */
@@ -30,6 +31,9 @@
 #include "controller/intent.h"
 #include "controller/sdwanctl/commands.h"
 #include "controller/store.h"
+
+/* The topology of a controller installed with its systemd unit. */
+#define EXPORT_DEFAULT_TOPOLOGY "/etc/sdwan/wan.yaml"
 
 enum {
 	EXIT_USAGE = 1,
@@ -279,12 +283,13 @@ static int open_state(const char *dir, struct store **st)
 
 static int export_swanctl(int argc, char **argv)
 {
-	const char *site = NULL, *topo = NULL, *state = NULL, *out = ".";
+	const char *site = NULL, *topo = EXPORT_DEFAULT_TOPOLOGY, *state = NULL, *out = ".";
 	const struct opt opts[] = {{"--topology", &topo}, {"--state", &state}, {"--out", &out}};
 	bool bad = parse_args(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &site) != 0;
 	if (bad || !site || !topo) {
-		fprintf(stderr, "usage: sdwanctl export swanctl SITE --topology FILE [--state DIR] "
-				"[--out DIR]\n");
+		fprintf(stderr,
+			"usage: sdwanctl export swanctl SITE [--topology FILE] [--state DIR] "
+			"[--out DIR]\n");
 		return EXIT_USAGE;
 	}
 	struct intent in;
@@ -412,7 +417,7 @@ int cmd_export(const struct ctl_opts *o, int argc, char **argv)
 		return export_swanctl(argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "containerlab") == 0)
 		return export_containerlab(argc - 1, argv + 1);
-	fprintf(stderr, "usage: sdwanctl export swanctl SITE --topology FILE [--state DIR] "
+	fprintf(stderr, "usage: sdwanctl export swanctl SITE [--topology FILE] [--state DIR] "
 			"[--out DIR]\n"
 			"       sdwanctl export containerlab FILE [--out FILE] [--image IMAGE]\n");
 	return EXIT_USAGE;

@@ -16,7 +16,7 @@ static void usage(FILE *out)
 		"  validate FILE...     check topology files; errors as FILE:LINE:COL: error: ...\n"
 		"  plan FILE            show every edge's tunnels (--json: docs/plan-json.md)\n"
 		"  plan OLD NEW         show what changes between two topology files\n"
-		"  export swanctl SITE --topology FILE [--state DIR] [--out DIR]\n"
+		"  export swanctl SITE [--topology FILE] [--state DIR] [--out DIR]\n"
 		"                       strongSwan configuration of an external site\n"
 		"  export containerlab FILE [--out FILE] [--image IMAGE]\n"
 		"                       containerlab topology of the WAN (docs/export.md)\n"
