@@ -72,6 +72,8 @@ static void write_controller(FILE *out, const struct plan *p, const struct expor
 {
 	const struct topo *t = p->topo;
 	unsigned port = endpoint_port(t->controller_endpoint);
+	/* Enrollment where the topology says (contract: default the control port + 1). */
+	unsigned enroll = t->enroll_endpoint ? endpoint_port(t->enroll_endpoint) : port + 1;
 	fputs("    controller:\n", out);
 	fprintf(out, "      binds:\n        - %s%s:/etc/sdwan/wan.yaml:ro\n",
 		o->topology_file[0] == '/' ? "" : "./", o->topology_file);
@@ -80,7 +82,7 @@ static void write_controller(FILE *out, const struct plan *p, const struct expor
 		"      cmd: sdwan-controller --topology /etc/sdwan/wan.yaml --state /var/lib/sdwan "
 		"--listen tcp://0.0.0.0:%u --enroll-listen tcp://0.0.0.0:%u --admin "
 		"/run/sdwan/admin.sock\n",
-		port, port + 1);
+		port, enroll);
 	fputs("      exec:\n", out);
 	/* One token per edge, retried until the controller answers; written under a temporary
 	 * name and renamed so an edge never reads half a token. */

@@ -138,6 +138,25 @@ Test(export_clab, lays_out_the_plan)
 	free(text);
 }
 
+Test(export_clab, enroll_endpoint_port_from_the_topology)
+{
+	int rc;
+	char err[128];
+	struct export_clab_options o = {.topology_file = "lab.yaml"};
+	const char *yaml = "wan: lab\n"
+			   "controller: {endpoint: \"tcp://192.0.2.100:7900\",\n"
+			   "             enroll-endpoint: \"tcp://192.0.2.101:9100\"}\n"
+			   "type: full-mesh\n"
+			   "sites:\n"
+			   "  - {name: a, role: peer, underlay: [{name: i, address: 192.0.2.1}]}\n"
+			   "  - {name: b, role: peer, underlay: [{name: i, address: 192.0.2.2}]}\n";
+	char *text = export_text(yaml, &o, &rc, err, sizeof(err));
+	cr_assert_eq(rc, 0, "%s", err);
+	expect_in(text, "--listen tcp://0.0.0.0:7900 --enroll-listen tcp://0.0.0.0:9100");
+	cr_expect_null(strstr(text, "-host:"), "no LAN hosts for sites without subnets");
+	free(text);
+}
+
 Test(export_clab, image_option)
 {
 	int rc;
