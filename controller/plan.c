@@ -565,10 +565,7 @@ bool plan_carries_site(const struct plan *p, uint32_t site, uint32_t peer, uint3
 {
 	if (from == site)
 		return true;
-	if (from == peer || !plan_site_carries_transit(p, site))
-		return false;
-	const struct topo_site *sites = p->topo->sites;
-	return !(topo_site_is_external(&sites[peer]) && topo_site_is_external(&sites[from]));
+	return from != peer && plan_site_carries_transit(p, site);
 }
 
 const char *plan_kind_name(enum plan_kind k)

@@ -23,10 +23,10 @@
  * site always initiates: the gateway has a static address by rule, and our edges are the side
  * whose retry, rekey and failover behaviour we control.
  *
- * Prefixes: a hub carries transit (every WAN prefix except the receiving peer's own, and toward
- * an external gateway not other gateways' either) toward every peer; every other site carries
- * only its own subnets. Kept symbolic so a 10,000-spoke
- * plan stays linear in size.
+ * Prefixes: a hub carries transit (every WAN prefix except the receiving peer's own, external
+ * gateways' included) toward every peer; every other site carries only its own subnets. Kept
+ * symbolic so a 10,000-spoke plan stays linear in size: edges expand it from the WAN's prefix
+ * table, so the rule must stay this simple for the exported gateways to agree with them.
  *
  * A plan borrows its topology (which must outlive it) and owns its arrays. Control path only.
  */
@@ -118,9 +118,8 @@ uint32_t plan_tunnel_peer(const struct plan_tunnel *tun, uint32_t site);
 /* Whether site sends transit (every WAN prefix except the peer's) into its tunnels. */
 bool plan_site_carries_transit(const struct plan *p, uint32_t site);
 
-/* Whether the tunnel from site to peer carries the subnets of site `from`: its own always; a
- * hub's transit every other site's but the peer's, and toward an external gateway not those of
- * other external gateways (they reach our sites, not each other through us). */
+/* Whether the tunnel from site to peer carries the subnets of site `from`: its own always, and
+ * for a hub (transit) every other site's but the peer's. */
 bool plan_carries_site(const struct plan *p, uint32_t site, uint32_t peer, uint32_t from);
 
 /* Names as shown in output ("spoke-hub"), and why the tunnel exists / why that side initiates. */

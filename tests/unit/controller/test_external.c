@@ -180,7 +180,7 @@ Test(external, hub_and_spoke_tunnels_from_hubs_in_order_our_side_initiates)
 	intent_free(&in);
 }
 
-Test(external, prefixes_transit_toward_gateways_excludes_other_gateways)
+Test(external, prefixes_hub_transit_toward_gateways_and_their_own_back)
 {
 	struct intent in;
 	struct plan *p = compile_ok(HEAD("hub-and-spoke") HUBS SPOKE GW_LISTED, &in);
@@ -188,11 +188,11 @@ Test(external, prefixes_transit_toward_gateways_excludes_other_gateways)
 	long hub1 = topo_find_site(topo, "hub1"), b1 = topo_find_site(topo, "b1");
 	long gw = topo_find_site(topo, "gw"), gx = topo_find_site(topo, "gx");
 	cr_assert(hub1 >= 0 && b1 >= 0 && gw >= 0 && gx >= 0);
-	/* hub1 -> gw: ours (hub1, hub2, b1) but neither gw's nor gx's. */
+	/* hub1 -> gw: transit, every WAN prefix but gw's own (the rule our edges expand). */
 	cr_expect(plan_carries_site(p, hub1, gw, b1));
 	cr_expect(plan_carries_site(p, hub1, gw, hub1));
+	cr_expect(plan_carries_site(p, hub1, gw, gx));
 	cr_expect_not(plan_carries_site(p, hub1, gw, gw));
-	cr_expect_not(plan_carries_site(p, hub1, gw, gx));
 	/* gw -> hub1: only its own. */
 	cr_expect(plan_carries_site(p, gw, hub1, gw));
 	cr_expect_not(plan_carries_site(p, gw, hub1, gx));
