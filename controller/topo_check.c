@@ -367,6 +367,27 @@ static void check_settings(const struct topo_settings *s, const char *where, str
 			   duration_format(s->dpd_interval_ms, i));
 }
 
+/* strongSwan counts DPD delays in whole seconds: an external gateway probes at the interval
+ * rounded up, whatever our side does. Not an error (DPD is each end's own), but worth knowing. */
+static void warn_external_dpd(const struct topo *t, const struct topo_site *s, struct diag_list *d)
+{
+	const struct topo_settings *e = &s->effective;
+	if (s->role != TOPO_ROLE_EXTERNAL || !s->name || e->dpd_mode == TOPO_DPD_OFF ||
+	    e->dpd_interval_ms % 1000 == 0)
+		return;
+	struct src_pos at = s->pos;
+	if (s->overrides.set & 1u << TOPO_SET_DPD_INTERVAL)
+		at = s->overrides.pos[TOPO_SET_DPD_INTERVAL];
+	else if (t->defaults.set & 1u << TOPO_SET_DPD_INTERVAL)
+		at = t->defaults.pos[TOPO_SET_DPD_INTERVAL];
+	char iv[DURATION_STRLEN];
+	diag_warn(d, at,
+		  "external site '%s': dpd interval %s is not whole seconds; its strongSwan "
+		  "configuration probes every %llus (our side keeps %s)",
+		  s->name, duration_format(e->dpd_interval_ms, iv),
+		  (unsigned long long)((e->dpd_interval_ms + 999) / 1000), iv);
+}
+
 size_t topo_check(struct topo *t, struct diag_list *diags)
 {
 	size_t before = diags->errors;
@@ -406,6 +427,7 @@ size_t topo_check(struct topo *t, struct diag_list *diags)
 				diags, s->pos,
 				"site '%s' lists no subnets, so its tunnels carry nothing from it",
 				s->name);
+		warn_external_dpd(t, s, diags);
 	}
 	return diags->errors - before;
 }

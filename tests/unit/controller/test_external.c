@@ -312,3 +312,33 @@ Test(external, shipped_example_plans)
 	diag_list_free(&d);
 	intent_free(&in);
 }
+
+Test(external, sub_second_dpd_is_a_warning_at_its_position)
+{
+	struct intent in;
+	struct diag_list d = {0};
+	int rc = compile_text("wan: t\n"
+			      "controller: {endpoint: \"tcp://192.0.2.100:7800\"}\n"
+			      "type: full-mesh\n"
+			      "defaults:\n"
+			      "  dpd: {interval: 100ms, timeout: 300ms}\n"
+			      "sites:\n"
+			      "  - name: p1\n    role: peer\n"
+			      "    underlay: [{name: inet, address: 192.0.2.1}]\n"
+			      "    subnets: [10.1.0.0/24]\n"
+			      "  - name: gw\n    role: external\n"
+			      "    underlay: [{name: inet, address: 203.0.113.5}]\n"
+			      "    subnets: [172.16.0.0/16]\n",
+			      &in, &d);
+	cr_expect_eq(rc, 0, "a warning only");
+	cr_expect_not_null(in.plan);
+	bool found = false;
+	for (size_t i = 0; i < d.n; i++)
+		found |= d.items[i].severity == DIAG_WARNING && d.items[i].pos.line == 5 &&
+			 d.items[i].pos.col == 19 && strstr(d.items[i].msg, "probes every 1s");
+	if (!found)
+		dump_diags(&d);
+	cr_expect(found);
+	intent_free(&in);
+	diag_list_free(&d);
+}
