@@ -67,6 +67,17 @@ for s in plan["sites"]:
     for u in s["underlay"]:
         if u["address"] != "dynamic":
             assert any(u["address"] in c for c in n["exec"]), (s["name"], u)
+# Every command splits as containerlab splits it (shell words), runs a program the image has,
+# and every sh -c script parses.
+import shlex, subprocess
+image_programs = {"sh", "ip", "nft", "mkdir", "sdwan-controller", "sdwanctl"}
+for name, n in nodes.items():
+    for c in ([n["cmd"]] if "cmd" in n else []) + n.get("exec", []):
+        argv = shlex.split(c)
+        assert argv[0] in image_programs, (name, c)
+        if argv[0] == "sh":
+            assert argv[1] == "-c" and len(argv) == 3, (name, c)
+            subprocess.run(["sh", "-n", "-c", argv[2]], check=True)
 PY
 	passed=$((passed + 1))
 done
