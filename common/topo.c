@@ -67,8 +67,8 @@ const char *topo_type_name(enum topo_type t)
 
 const char *topo_role_name(enum topo_role r)
 {
-	static const char *const names[] = {"hub", "spoke", "peer"};
-	return (unsigned)r < 3 ? names[r] : "?";
+	static const char *const names[TOPO_ROLE_COUNT] = {"hub", "spoke", "peer", "external"};
+	return (unsigned)r < TOPO_ROLE_COUNT ? names[r] : "?";
 }
 
 const char *topo_dpd_mode_name(enum topo_dpd_mode m)
@@ -90,6 +90,11 @@ const char *topo_setting_key(enum topo_setting s)
 		"dpd.timeout", "dpd.mode", "auth",         "mtu",          "hold-down",
 	};
 	return (unsigned)s < TOPO_SET_COUNT ? keys[s] : "?";
+}
+
+bool topo_site_is_external(const struct topo_site *s)
+{
+	return s->role == TOPO_ROLE_EXTERNAL;
 }
 
 bool topo_site_is_dynamic(const struct topo_site *s)

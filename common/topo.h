@@ -29,6 +29,8 @@ enum topo_role {
 	TOPO_ROLE_HUB,
 	TOPO_ROLE_SPOKE,
 	TOPO_ROLE_PEER,
+	TOPO_ROLE_EXTERNAL, /* an IPsec gateway we do not run (docs/topology.md, External sites) */
+	TOPO_ROLE_COUNT,
 };
 
 enum topo_dpd_mode {
@@ -100,7 +102,7 @@ struct topo_site {
 	size_t n_links;
 	struct topo_subnet *subnets;
 	size_t n_subnets;
-	struct topo_hub_ref *hubs; /* spokes: ordered, first = preferred */
+	struct topo_hub_ref *hubs; /* spokes and externals: ordered, first = preferred */
 	size_t n_hubs;
 	struct src_pos hubs_pos;
 	struct topo_settings overrides; /* only the fields flagged in overrides.set */
@@ -141,6 +143,9 @@ const char *topo_auth_name(enum topo_auth a);
 
 /* The YAML key of a setting ("ike-lifetime"); dpd fields read "dpd.interval". */
 const char *topo_setting_key(enum topo_setting s);
+
+/* Whether a site is an external gateway: in the plan, but no edge of ours runs it. */
+bool topo_site_is_external(const struct topo_site *s);
 
 /* Whether a site has no static underlay address: it can initiate tunnels but never accept them. */
 bool topo_site_is_dynamic(const struct topo_site *s);

@@ -259,7 +259,8 @@ static void check_ipv6_mtu(struct planner *pl, const struct plan_tunnel *tun)
 		   e->mtu + IPV6_MIN_MTU - tun->mtu);
 }
 
-/* Plan the tunnel between a and b (for spoke-hub: a the spoke, b the hub). */
+/* Plan the tunnel between a and b (for spoke-hub: a the spoke, b the hub; for external: a ours,
+ * b the gateway). */
 static int add_tunnel(struct planner *pl, uint32_t a, uint32_t b, enum plan_kind kind,
 		      unsigned priority)
 {
@@ -269,8 +270,8 @@ static int add_tunnel(struct planner *pl, uint32_t a, uint32_t b, enum plan_kind
 	tun.kind = (uint8_t)kind;
 	tun.hub_priority = (uint8_t)(priority > 255 ? 255 : priority);
 	uint32_t ini = a, resp = b;
-	uint8_t why = PLAN_INIT_SPOKE;
-	if (kind != PLAN_KIND_SPOKE_HUB) {
+	uint8_t why = kind == PLAN_KIND_EXTERNAL ? PLAN_INIT_EXTERNAL : PLAN_INIT_SPOKE;
+	if (kind != PLAN_KIND_SPOKE_HUB && kind != PLAN_KIND_EXTERNAL) {
 		why = PLAN_INIT_LOWER_NAME;
 		if (strcmp(site_name(t, a), site_name(t, b)) > 0) {
 			ini = b;
@@ -346,16 +347,24 @@ static bool usable(const struct topo_site *s)
 	return s->name != NULL;
 }
 
+/* Whether site i takes part in pairing by role (any_role: every site but external gateways). */
+static bool pairs_with(const struct topo_site *s, enum topo_role r, bool any_role)
+{
+	if (!usable(s))
+		return false;
+	return any_role ? s->role != TOPO_ROLE_EXTERNAL : s->role == r;
+}
+
 static int plan_pairs_of_role(struct planner *pl, enum topo_role ra, enum topo_role rb,
 			      enum plan_kind kind, bool any_role)
 {
 	const struct topo *t = pl->t;
 	for (uint32_t i = 0; i < t->n_sites; i++) {
-		if (!usable(&t->sites[i]) || (!any_role && t->sites[i].role != ra))
+		if (!pairs_with(&t->sites[i], ra, any_role))
 			continue;
 		uint32_t start = ra == rb || any_role ? i + 1 : 0;
 		for (uint32_t j = start; j < t->n_sites; j++) {
-			if (!usable(&t->sites[j]) || (!any_role && t->sites[j].role != rb))
+			if (!pairs_with(&t->sites[j], rb, any_role))
 				continue;
 			int rc = add_tunnel(pl, i, j, kind, 0);
 			if (rc)
@@ -380,6 +389,31 @@ static int plan_spokes(struct planner *pl)
 			if (rc)
 				return rc;
 		}
+	}
+	return 0;
+}
+
+/* Tunnels to external gateways: from the hubs each names (in its order, 1 = preferred), from
+ * every hub in file order when it names none, or in a full mesh from every peer. */
+static int plan_externals(struct planner *pl)
+{
+	const struct topo *t = pl->t;
+	enum topo_role from = t->type == TOPO_FULL_MESH ? TOPO_ROLE_PEER : TOPO_ROLE_HUB;
+	for (uint32_t x = 0; x < t->n_sites; x++) {
+		const struct topo_site *s = &t->sites[x];
+		if (!usable(s) || s->role != TOPO_ROLE_EXTERNAL)
+			continue;
+		unsigned prio = 0;
+		int rc = 0;
+		for (size_t h = 0; h < s->n_hubs && !rc; h++)
+			if (s->hubs[h].site != UINT32_MAX)
+				rc = add_tunnel(pl, s->hubs[h].site, x, PLAN_KIND_EXTERNAL, ++prio);
+		for (uint32_t i = 0; i < t->n_sites && s->n_hubs == 0 && !rc; i++)
+			if (usable(&t->sites[i]) && t->sites[i].role == from)
+				rc = add_tunnel(pl, i, x, PLAN_KIND_EXTERNAL,
+						from == TOPO_ROLE_HUB ? ++prio : 0);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -414,9 +448,11 @@ static int plan_all(struct planner *pl)
 {
 	const struct topo *t = pl->t;
 	int rc;
-	if (t->type == TOPO_FULL_MESH)
-		return plan_pairs_of_role(pl, TOPO_ROLE_PEER, TOPO_ROLE_PEER, PLAN_KIND_PEER_PEER,
-					  true);
+	if (t->type == TOPO_FULL_MESH) {
+		rc = plan_pairs_of_role(pl, TOPO_ROLE_PEER, TOPO_ROLE_PEER, PLAN_KIND_PEER_PEER,
+					true);
+		return rc ? rc : plan_externals(pl);
+	}
 	rc = plan_pairs_of_role(pl, TOPO_ROLE_HUB, TOPO_ROLE_HUB, PLAN_KIND_HUB_HUB, false);
 	if (!rc)
 		rc = plan_spokes(pl);
@@ -426,21 +462,30 @@ static int plan_all(struct planner *pl)
 	if (!rc && t->type == TOPO_HYBRID)
 		rc = plan_pairs_of_role(pl, TOPO_ROLE_PEER, TOPO_ROLE_HUB, PLAN_KIND_PEER_HUB,
 					false);
+	if (!rc)
+		rc = plan_externals(pl);
 	return rc;
 }
 
 static size_t expected_tunnels(const struct topo *t)
 {
-	size_t hubs = 0, peers = 0, attach = 0, n = t->n_sites;
-	for (size_t i = 0; i < n; i++) {
-		hubs += t->sites[i].role == TOPO_ROLE_HUB;
-		peers += t->sites[i].role == TOPO_ROLE_PEER;
-		if (t->sites[i].role == TOPO_ROLE_SPOKE)
-			attach += t->sites[i].n_hubs;
+	size_t hubs = 0, peers = 0, attach = 0, ext = 0, ext_listed = 0, ext_all = 0;
+	for (size_t i = 0; i < t->n_sites; i++) {
+		const struct topo_site *s = &t->sites[i];
+		hubs += s->role == TOPO_ROLE_HUB;
+		peers += s->role == TOPO_ROLE_PEER;
+		if (s->role == TOPO_ROLE_SPOKE)
+			attach += s->n_hubs;
+		if (s->role == TOPO_ROLE_EXTERNAL) {
+			ext++;
+			ext_listed += s->n_hubs;
+			ext_all += s->n_hubs == 0;
+		}
 	}
+	size_t n = t->n_sites - ext;
 	if (t->type == TOPO_FULL_MESH)
-		return n * (n - (n > 0)) / 2;
-	size_t e = hubs * (hubs - (hubs > 0)) / 2 + attach;
+		return n * (n - (n > 0)) / 2 + ext * peers;
+	size_t e = hubs * (hubs - (hubs > 0)) / 2 + attach + ext_listed + ext_all * hubs;
 	if (t->type == TOPO_HYBRID)
 		e += peers * (peers - (peers > 0)) / 2 + peers * hubs;
 	return e;
@@ -516,9 +561,17 @@ bool plan_site_carries_transit(const struct plan *p, uint32_t site)
 	return p->topo->type != TOPO_FULL_MESH && p->topo->sites[site].role == TOPO_ROLE_HUB;
 }
 
+bool plan_carries_site(const struct plan *p, uint32_t site, uint32_t peer, uint32_t from)
+{
+	if (from == site)
+		return true;
+	return from != peer && plan_site_carries_transit(p, site);
+}
+
 const char *plan_kind_name(enum plan_kind k)
 {
-	static const char *const names[] = {"peer-peer", "spoke-hub", "hub-hub", "peer-hub"};
+	static const char *const names[PLAN_KIND_COUNT] = {"peer-peer", "spoke-hub", "hub-hub",
+							   "peer-hub", "external"};
 	return (unsigned)k < PLAN_KIND_COUNT ? names[k] : "?";
 }
 
@@ -529,6 +582,8 @@ const char *plan_initiator_reason_text(enum plan_initiator_reason r)
 		return "its underlay address is dynamic, so only it can open the tunnel";
 	case PLAN_INIT_SPOKE:
 		return "spokes initiate to their hubs";
+	case PLAN_INIT_EXTERNAL:
+		return "our edge opens (and re-opens) every tunnel to an external gateway";
 	default:
 		return "between equals the lexically lower name initiates";
 	}

@@ -17,9 +17,16 @@
  * each other and with every hub                          H(H-1)/2 + attachments
  *                                                                    + P(P-1)/2 + P*H
  *
- * Prefixes: a hub carries transit (every WAN prefix except the receiving peer's own) toward
- * every peer; every other site carries only its own subnets. Kept symbolic so a 10,000-spoke
- * plan stays linear in size.
+ * External gateways (role external, an IPsec gateway we do not run) get tunnels from our sites
+ * only, never to each other: in hub-and-spoke and hybrid from the hubs their `hubs:` list names
+ * (first = preferred), or from every hub when it names none; in a full mesh from every peer. Our
+ * site always initiates: the gateway has a static address by rule, and our edges are the side
+ * whose retry, rekey and failover behaviour we control.
+ *
+ * Prefixes: a hub carries transit (every WAN prefix except the receiving peer's own, external
+ * gateways' included) toward every peer; every other site carries only its own subnets. Kept
+ * symbolic so a 10,000-spoke plan stays linear in size: edges expand it from the WAN's prefix
+ * table, so the rule must stay this simple for the exported gateways to agree with them.
  *
  * A plan borrows its topology (which must outlive it) and owns its arrays. Control path only.
  */
@@ -38,6 +45,7 @@ enum plan_kind {
 	PLAN_KIND_SPOKE_HUB,
 	PLAN_KIND_HUB_HUB,
 	PLAN_KIND_PEER_HUB,
+	PLAN_KIND_EXTERNAL, /* one of our sites to an external gateway */
 	PLAN_KIND_COUNT,
 };
 
@@ -45,6 +53,7 @@ enum plan_initiator_reason {
 	PLAN_INIT_DYNAMIC,    /* the other end has no static address */
 	PLAN_INIT_SPOKE,      /* spokes initiate to their hubs */
 	PLAN_INIT_LOWER_NAME, /* between equals, the lexically lower name */
+	PLAN_INIT_EXTERNAL,   /* our site opens tunnels to an external gateway */
 };
 
 /* The settings both ends of a tunnel agree on. */
@@ -69,7 +78,7 @@ struct plan_tunnel {
 	uint8_t kind;         /* enum plan_kind */
 	uint8_t init_reason;  /* enum plan_initiator_reason */
 	uint8_t families;     /* underlay families the pair can use: bit IP_V4, bit IP_V6 */
-	uint8_t hub_priority; /* spoke-hub: 1 = the spoke's preferred hub; 0 otherwise */
+	uint8_t hub_priority; /* spoke-hub and external with hubs: 1 = the preferred hub; else 0 */
 };
 
 struct plan_edge {
@@ -108,6 +117,10 @@ uint32_t plan_tunnel_peer(const struct plan_tunnel *tun, uint32_t site);
 
 /* Whether site sends transit (every WAN prefix except the peer's) into its tunnels. */
 bool plan_site_carries_transit(const struct plan *p, uint32_t site);
+
+/* Whether the tunnel from site to peer carries the subnets of site `from`: its own always, and
+ * for a hub (transit) every other site's but the peer's. */
+bool plan_carries_site(const struct plan *p, uint32_t site, uint32_t peer, uint32_t from);
 
 /* Names as shown in output ("spoke-hub"), and why the tunnel exists / why that side initiates. */
 const char *plan_kind_name(enum plan_kind k);

@@ -394,10 +394,23 @@ static int collect_edges(struct differ *df)
 	for (uint32_t j = 0; j < tn->n_sites; j++) {
 		struct plan_diff_edge *e = &d->edges[d->n_edges];
 		e->site = sname(df->n, j);
+		e->external = topo_site_is_external(&tn->sites[j]);
 		if (df->m.new_to_old[j] == UINT32_MAX) {
 			e->change = PLAN_EDGE_NEW;
 			snprintf(e->reason, sizeof(e->reason),
-				 "new site: enroll it with 'sdwanctl token create %s'", e->site);
+				 e->external
+					 ? "new external gateway: configure it with 'sdwanctl "
+					   "export swanctl %s'"
+					 : "new site: enroll it with 'sdwanctl token create %s'",
+				 e->site);
+		} else if (e->external && (df->m.site_changed[j] || df->edge_update[j])) {
+			/* Nothing is pushed to a gateway we do not run: its operator re-exports. */
+			e->change = PLAN_EDGE_UPDATE;
+			snprintf(
+				e->reason, sizeof(e->reason),
+				"external gateway: its %s changed; re-export its configuration with "
+				"'sdwanctl export swanctl %s'",
+				df->m.site_changed[j] ? "settings" : "tunnels", e->site);
 		} else if (df->m.site_changed[j] || df->edge_update[j]) {
 			e->change = PLAN_EDGE_UPDATE;
 			if (df->m.site_changed[j])
@@ -419,6 +432,7 @@ static int collect_edges(struct differ *df)
 		struct plan_diff_edge *e = &d->edges[d->n_edges++];
 		e->change = PLAN_EDGE_REMOVED;
 		e->site = sname(df->o, i);
+		e->external = topo_site_is_external(&to->sites[i]);
 		snprintf(
 			e->reason, sizeof(e->reason),
 			"site removed: its key leaves the allowlist and its tunnels are torn down");
@@ -494,6 +508,8 @@ static void print_json(const struct plan_diff *d, FILE *out)
 		jsonw_kstr(&w, "site", d->edges[i].site);
 		jsonw_kstr(&w, "change", edge_change_name(d->edges[i].change));
 		jsonw_kstr(&w, "reason", d->edges[i].reason);
+		if (d->edges[i].external)
+			jsonw_kbool(&w, "external", true);
 		jsonw_obj_end(&w);
 	}
 	jsonw_arr_end(&w);

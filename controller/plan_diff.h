@@ -40,6 +40,7 @@ enum plan_edge_change {
 struct plan_diff_edge {
 	enum plan_edge_change change;
 	const char *site; /* borrowed from the plan it belongs to */
+	bool external;    /* an external gateway: re-export its configuration, nothing is pushed */
 	char reason[160];
 };
 

@@ -31,7 +31,7 @@ void plan_json_prefixes(struct jsonw *w, const struct plan *p, uint32_t site, ui
 		write_prefix_list(w, &t->sites[site]);
 	} else {
 		for (uint32_t i = 0; i < t->n_sites; i++)
-			if (i != peer)
+			if (plan_carries_site(p, site, peer, i))
 				write_prefix_list(w, &t->sites[i]);
 	}
 	jsonw_arr_end(w);
@@ -117,6 +117,16 @@ static const char *tunnel_reason(const struct plan *p, const struct plan_tunnel 
 	case PLAN_KIND_PEER_HUB:
 		snprintf(buf, len, "peers reach every hub directly (%s, %s)", a, b);
 		break;
+	case PLAN_KIND_EXTERNAL:
+		if (tun->hub_priority)
+			snprintf(buf, len,
+				 "external gateway %s is attached to hub %s (priority %u); spokes "
+				 "reach it through the hub",
+				 b, a, tun->hub_priority);
+		else
+			snprintf(buf, len, "full mesh: peer %s connects to external gateway %s", a,
+				 b);
+		break;
 	default:
 		snprintf(buf, len, "%s",
 			 t->type == TOPO_FULL_MESH ? "full mesh: every pair of sites is connected"
@@ -141,7 +151,8 @@ static void write_tunnel(struct jsonw *w, const struct plan *p, const struct pla
 	write_addresses(w, &t->sites[tun->initiator]);
 	jsonw_key(w, "responder_addresses");
 	write_addresses(w, &t->sites[tun->responder]);
-	if (tun->kind == PLAN_KIND_SPOKE_HUB)
+	if (tun->kind == PLAN_KIND_SPOKE_HUB ||
+	    (tun->kind == PLAN_KIND_EXTERNAL && tun->hub_priority))
 		jsonw_ku64(w, "hub_priority", tun->hub_priority);
 	write_tunnel_settings(w, p, tun);
 	jsonw_key(w, "initiator_prefixes");
@@ -183,6 +194,7 @@ static void write_edge(struct jsonw *w, const struct plan *p, uint32_t site)
 	jsonw_obj_begin(w);
 	jsonw_kstr(w, "site", s->name);
 	jsonw_kstr(w, "role", topo_role_name(s->role));
+	jsonw_kbool(w, "managed", !topo_site_is_external(s));
 	jsonw_kbool(w, "dynamic", topo_site_is_dynamic(s));
 	jsonw_key(w, "underlay");
 	write_underlay(w, s);
@@ -211,7 +223,7 @@ static void write_edge(struct jsonw *w, const struct plan *p, uint32_t site)
 static void write_summary(struct jsonw *w, const struct plan *p)
 {
 	const struct topo *t = p->topo;
-	size_t roles[3] = {0};
+	size_t roles[TOPO_ROLE_COUNT] = {0};
 	for (size_t i = 0; i < t->n_sites; i++)
 		roles[t->sites[i].role]++;
 	jsonw_key(w, "summary");
@@ -220,6 +232,7 @@ static void write_summary(struct jsonw *w, const struct plan *p)
 	jsonw_ku64(w, "hubs", roles[TOPO_ROLE_HUB]);
 	jsonw_ku64(w, "spokes", roles[TOPO_ROLE_SPOKE]);
 	jsonw_ku64(w, "peers", roles[TOPO_ROLE_PEER]);
+	jsonw_ku64(w, "externals", roles[TOPO_ROLE_EXTERNAL]);
 	jsonw_ku64(w, "tunnels", p->n_tunnels);
 	jsonw_key(w, "tunnels_by_kind");
 	jsonw_obj_begin(w);

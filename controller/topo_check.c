@@ -75,7 +75,8 @@ static void check_roles(const struct topo *t, struct diag_list *d)
 			hubs++;
 		if (s->role_pos.line == 0)
 			continue;
-		if (t->type == TOPO_FULL_MESH && s->role != TOPO_ROLE_PEER)
+		if (t->type == TOPO_FULL_MESH && s->role != TOPO_ROLE_PEER &&
+		    s->role != TOPO_ROLE_EXTERNAL)
 			diag_error(d, s->role_pos,
 				   "role '%s' does not exist in a full-mesh topology, where every "
 				   "site is a peer; write role: peer, or use type: hybrid",
@@ -94,10 +95,29 @@ static void check_roles(const struct topo *t, struct diag_list *d)
 static void check_spoke_hubs(struct topo *t, const struct name_index *ix, struct topo_site *s,
 			     struct diag_list *d)
 {
-	if (s->role != TOPO_ROLE_SPOKE) {
+	/* An external gateway may name the hubs it attaches to (first = preferred); without a
+	 * list it attaches to every hub. */
+	bool external = s->role == TOPO_ROLE_EXTERNAL;
+	if (external && t->type == TOPO_FULL_MESH && (s->n_hubs || s->hubs_pos.line)) {
+		diag_error(d, s->hubs_pos,
+			   "a full-mesh WAN has no hubs; external site '%s' is connected to every "
+			   "peer, so remove its hubs list",
+			   s->name ? s->name : "?");
+		return;
+	}
+	if (s->role != TOPO_ROLE_SPOKE && !external) {
 		if (s->n_hubs || s->hubs_pos.line)
-			diag_error(d, s->hubs_pos, "only spokes list hubs; site '%s' is a %s",
+			diag_error(d, s->hubs_pos,
+				   "only spokes and external sites list hubs; site '%s' is a %s",
 				   s->name ? s->name : "?", topo_role_name(s->role));
+		return;
+	}
+	if (external && s->n_hubs == 0) {
+		if (s->hubs_pos.line)
+			diag_error(d, s->hubs_pos,
+				   "external site '%s' has an empty hubs list; name the hubs it "
+				   "attaches to, or remove the list to attach it to every hub",
+				   s->name ? s->name : "?");
 		return;
 	}
 	if (s->n_hubs == 0) {
@@ -113,24 +133,34 @@ static void check_spoke_hubs(struct topo *t, const struct name_index *ix, struct
 			continue;
 		long idx = name_index_find(t, ix, ref->name);
 		if (idx < 0) {
-			diag_error(d, ref->pos,
-				   "spoke '%s' names hub '%s', but there is no such site",
-				   s->name ? s->name : "?", ref->name);
+			diag_error(d, ref->pos, "%s '%s' names hub '%s', but there is no such site",
+				   topo_role_name(s->role), s->name ? s->name : "?", ref->name);
 			continue;
 		}
 		const struct topo_site *hub = &t->sites[idx];
+		if (hub->role == TOPO_ROLE_EXTERNAL) {
+			/* A hub relays between our edges with our failover and routing; a
+			 * gateway we do not run can do neither. */
+			diag_add_note(
+				d, ref->pos, hub->pos, "defined here",
+				"site '%s' names external site '%s' as a hub, but an external "
+				"gateway cannot be a hub; name one of our hubs (traffic "
+				"reaches '%s' through the hubs it is attached to)",
+				s->name ? s->name : "?", ref->name, ref->name);
+			continue;
+		}
 		if (hub->role != TOPO_ROLE_HUB) {
 			diag_add_note(d, ref->pos, hub->pos, "defined here",
-				      "spoke '%s' names '%s' as a hub, but '%s' has role %s",
-				      s->name ? s->name : "?", ref->name, ref->name,
-				      topo_role_name(hub->role));
+				      "%s '%s' names '%s' as a hub, but '%s' has role %s",
+				      topo_role_name(s->role), s->name ? s->name : "?", ref->name,
+				      ref->name, topo_role_name(hub->role));
 			continue;
 		}
 		for (size_t k = 0; k < h; k++) {
 			if (s->hubs[k].site == (uint32_t)idx) {
 				diag_add_note(d, ref->pos, s->hubs[k].pos, "first listed here",
-					      "hub '%s' is listed twice for spoke '%s'", ref->name,
-					      s->name ? s->name : "?");
+					      "hub '%s' is listed twice for %s '%s'", ref->name,
+					      topo_role_name(s->role), s->name ? s->name : "?");
 				idx = -1;
 				break;
 			}
@@ -337,6 +367,27 @@ static void check_settings(const struct topo_settings *s, const char *where, str
 			   duration_format(s->dpd_interval_ms, i));
 }
 
+/* strongSwan counts DPD delays in whole seconds: an external gateway probes at the interval
+ * rounded up, whatever our side does. Not an error (DPD is each end's own), but worth knowing. */
+static void warn_external_dpd(const struct topo *t, const struct topo_site *s, struct diag_list *d)
+{
+	const struct topo_settings *e = &s->effective;
+	if (s->role != TOPO_ROLE_EXTERNAL || !s->name || e->dpd_mode == TOPO_DPD_OFF ||
+	    e->dpd_interval_ms % 1000 == 0)
+		return;
+	struct src_pos at = s->pos;
+	if (s->overrides.set & 1u << TOPO_SET_DPD_INTERVAL)
+		at = s->overrides.pos[TOPO_SET_DPD_INTERVAL];
+	else if (t->defaults.set & 1u << TOPO_SET_DPD_INTERVAL)
+		at = t->defaults.pos[TOPO_SET_DPD_INTERVAL];
+	char iv[DURATION_STRLEN];
+	diag_warn(d, at,
+		  "external site '%s': dpd interval %s is not whole seconds; its strongSwan "
+		  "configuration probes every %llus (our side keeps %s)",
+		  s->name, duration_format(e->dpd_interval_ms, iv),
+		  (unsigned long long)((e->dpd_interval_ms + 999) / 1000), iv);
+}
+
 size_t topo_check(struct topo *t, struct diag_list *diags)
 {
 	size_t before = diags->errors;
@@ -376,6 +427,7 @@ size_t topo_check(struct topo *t, struct diag_list *diags)
 				diags, s->pos,
 				"site '%s' lists no subnets, so its tunnels carry nothing from it",
 				s->name);
+		warn_external_dpd(t, s, diags);
 	}
 	return diags->errors - before;
 }

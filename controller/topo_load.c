@@ -26,7 +26,7 @@ static const char *const site_keys[] = {"name", "role", "underlay",     "subnets
 static const char *const link_keys[] = {"name", "address"};
 static const char *const dpd_keys[] = {"interval", "timeout", "mode"};
 static const char *const type_names[] = {"full-mesh", "hub-and-spoke", "hybrid"};
-static const char *const role_names[] = {"hub", "spoke", "peer"};
+static const char *const role_names[] = {"hub", "spoke", "peer", "external"};
 static const char *const dpd_mode_names[] = {"on-idle", "on-demand", "off"};
 static const char *const auth_names[] = {"certificate", "psk"};
 
@@ -321,7 +321,8 @@ static void load_controller(struct loader *ld, const struct ynode *c)
 		ld->t->enroll_endpoint = as_endpoint(ld, v, "controller enroll-endpoint");
 }
 
-static void load_link(struct loader *ld, const struct ynode *n, struct topo_link *l)
+static void load_link(struct loader *ld, const struct ynode *n, const struct topo_site *s,
+		      struct topo_link *l)
 {
 	l->pos = n->pos;
 	if (!expect_kind(ld, n, YNODE_MAP, "an underlay link"))
@@ -336,6 +337,14 @@ static void load_link(struct loader *ld, const struct ynode *n, struct topo_link
 	l->addr_pos = v->pos;
 	if (strcmp(v->str, "dynamic") == 0) {
 		l->dynamic = true;
+		/* Our edges open every tunnel to an external gateway (docs/topology.md), so they
+		 * must know where to find it. */
+		if (s->role == TOPO_ROLE_EXTERNAL)
+			diag_error(ld->d, v->pos,
+				   "external site '%s' needs a static underlay address: our edges "
+				   "open its tunnels and must know where to reach it; write its "
+				   "public address (e.g. 203.0.113.50)",
+				   s->name ? s->name : "?");
 		return;
 	}
 	if (strchr(v->str, '/')) {
@@ -402,7 +411,7 @@ static void load_site_lists(struct loader *ld, const struct ynode *n, struct top
 		s->links = alloc_array(ld, v->n, sizeof(*s->links));
 		s->n_links = s->links ? v->n : 0;
 		for (size_t i = 0; i < s->n_links; i++)
-			load_link(ld, v->items[i], &s->links[i]);
+			load_link(ld, v->items[i], s, &s->links[i]);
 	}
 	if ((v = ynode_get(n, "subnets")) && expect_kind(ld, v, YNODE_SEQ, "subnets")) {
 		s->subnets = alloc_array(ld, v->n, sizeof(*s->subnets));
@@ -443,6 +452,12 @@ static void load_site(struct loader *ld, const struct ynode *n, struct topo_site
 	}
 	load_site_lists(ld, n, s);
 	load_settings(ld, n, &s->overrides);
+	if (s->role == TOPO_ROLE_EXTERNAL && (s->overrides.set & 1u << TOPO_SET_HOLD_DOWN))
+		diag_error(ld->d, s->overrides.pos[TOPO_SET_HOLD_DOWN],
+			   "hold-down is the failback timer of our own edges; external site '%s' "
+			   "is not run by us, so remove it (its gateway fails over as its own "
+			   "software decides)",
+			   s->name ? s->name : "?");
 }
 
 static void load_sites(struct loader *ld, const struct ynode *v)

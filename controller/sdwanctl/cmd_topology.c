@@ -29,11 +29,17 @@ static int compile(const char *path, struct intent *in)
 	return rc;
 }
 
-static void count_roles(const struct topo *t, size_t roles[3])
+/* "2 hubs, 3 spokes, 0 peers", and ", 1 external" when the WAN has external gateways. */
+static const char *describe_roles(const struct topo *t, char *buf, size_t len)
 {
-	roles[0] = roles[1] = roles[2] = 0;
+	size_t roles[TOPO_ROLE_COUNT] = {0};
 	for (size_t i = 0; i < t->n_sites; i++)
 		roles[t->sites[i].role]++;
+	int n = snprintf(buf, len, "%zu hubs, %zu spokes, %zu peers", roles[TOPO_ROLE_HUB],
+			 roles[TOPO_ROLE_SPOKE], roles[TOPO_ROLE_PEER]);
+	if (roles[TOPO_ROLE_EXTERNAL] && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", %zu external", roles[TOPO_ROLE_EXTERNAL]);
+	return buf;
 }
 
 int cmd_validate(const struct ctl_opts *o, int argc, char **argv)
@@ -47,13 +53,10 @@ int cmd_validate(const struct ctl_opts *o, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		struct intent in;
 		if (compile(argv[i], &in) == 0) {
-			size_t roles[3];
-			count_roles(in.topo, roles);
-			printf("%s: ok: WAN '%s' (%s): %zu sites (%zu hubs, %zu spokes, %zu peers), "
-			       "%zu tunnels\n",
-			       argv[i], in.topo->wan, topo_type_name(in.topo->type),
-			       in.topo->n_sites, roles[TOPO_ROLE_HUB], roles[TOPO_ROLE_SPOKE],
-			       roles[TOPO_ROLE_PEER], in.plan->n_tunnels);
+			char roles[128];
+			printf("%s: ok: WAN '%s' (%s): %zu sites (%s), %zu tunnels\n", argv[i],
+			       in.topo->wan, topo_type_name(in.topo->type), in.topo->n_sites,
+			       describe_roles(in.topo, roles, sizeof(roles)), in.plan->n_tunnels);
 		} else {
 			status = EXIT_INVALID;
 		}
@@ -96,6 +99,11 @@ static void print_edge(const struct plan *p, uint32_t site, FILE *out)
 		addrs, s->effective.mtu);
 	print_subnets(s, out);
 	fputs(")\n", out);
+	if (s->role == TOPO_ROLE_EXTERNAL)
+		fprintf(out,
+			"  external gateway, not run by us: configure it with 'sdwanctl export "
+			"swanctl %s'\n",
+			s->name);
 	if (s->role == TOPO_ROLE_SPOKE)
 		fprintf(out,
 			"  hub preference: first live of the list below by priority; "
@@ -123,11 +131,9 @@ static void print_edge(const struct plan *p, uint32_t site, FILE *out)
 static void print_plan(const struct plan *p, FILE *out)
 {
 	const struct topo *t = p->topo;
-	size_t roles[3];
-	count_roles(t, roles);
-	fprintf(out, "WAN %s (%s): %zu sites (%zu hubs, %zu spokes, %zu peers), %zu tunnels\n",
-		t->wan, topo_type_name(t->type), t->n_sites, roles[TOPO_ROLE_HUB],
-		roles[TOPO_ROLE_SPOKE], roles[TOPO_ROLE_PEER], p->n_tunnels);
+	char roles[128];
+	fprintf(out, "WAN %s (%s): %zu sites (%s), %zu tunnels\n", t->wan, topo_type_name(t->type),
+		t->n_sites, describe_roles(t, roles, sizeof(roles)), p->n_tunnels);
 	fprintf(out, "controller %s\n", t->controller_endpoint);
 	for (int k = 0; k < PLAN_KIND_COUNT; k++) {
 		if (!p->by_kind[k])

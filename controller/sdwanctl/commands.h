@@ -31,4 +31,7 @@ int cmd_rekey(const struct ctl_opts *o, int argc, char **argv);    /* rekey SITE
 int cmd_reenroll(const struct ctl_opts *o, int argc, char **argv); /* re-enroll SITE */
 int cmd_rotate(const struct ctl_opts *o, int argc, char **argv);   /* rotate-keys SITE */
 
+/* sdwanctl export swanctl SITE ... | sdwanctl export containerlab FILE ... */
+int cmd_export(const struct ctl_opts *o, int argc, char **argv);
+
 #endif

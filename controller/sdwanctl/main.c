@@ -17,6 +17,7 @@ struct command {
 /* One row per command; keep rows sorted by name within each group. */
 static const struct command commands[] = {
 	/* offline */
+	{"export", cmd_export},
 	{"plan", cmd_plan},
 	{"validate", cmd_validate},
 	/* online */
@@ -40,6 +41,10 @@ static void usage(FILE *out)
 		"  validate FILE...        check topology files; errors as FILE:LINE:COL: error: ...\n"
 		"  plan FILE               show every edge's tunnels (--json: docs/plan-json.md)\n"
 		"  plan OLD NEW            show what changes between two topology files\n"
+		"  export swanctl SITE [--topology FILE] [--state DIR] [--out DIR]\n"
+		"                          strongSwan configuration of an external site\n"
+		"  export containerlab FILE [--out FILE] [--image IMAGE]\n"
+		"                          containerlab topology of the WAN (docs/export.md)\n"
 		"\n"
 		"online commands (running controller; --admin PATH, $SDWAN_ADMIN or\n"
 		"/run/sdwan/admin.sock):\n"

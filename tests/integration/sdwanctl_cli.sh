@@ -40,6 +40,7 @@ check_json() {
 check_json "$src/topologies/full-mesh.yaml" 6    # 4 peers: 4*3/2
 check_json "$src/topologies/hub-spoke.yaml" 7    # 3 spokes x 2 hubs + 1 hub-hub
 check_json "$src/topologies/hybrid.yaml" 14      # 3 hub-hub + 4x2 attachments + 1 peer x 3 hubs
+check_json "$src/topologies/external-gateway.yaml" 8 # 1 hub-hub + 2x2 attachments + 2 + 1 external
 
 # The dynamic spoke initiates; spokes initiate to hubs; hub-hub by lower name.
 jq -e '.tunnels[] | select(.name == "branch3:hub-east") | .initiator == "branch3"' \

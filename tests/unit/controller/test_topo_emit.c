@@ -81,7 +81,8 @@ Test(topo_emit, shipped_topologies_round_trip)
 {
 	const char *src = getenv("SDWAN_SOURCE_DIR");
 	cr_assert_not_null(src);
-	const char *files[] = {"full-mesh.yaml", "hub-spoke.yaml", "hybrid.yaml"};
+	const char *files[] = {"full-mesh.yaml", "hub-spoke.yaml", "hybrid.yaml",
+			       "external-gateway.yaml"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/topologies/%s", src, files[i]);
