@@ -192,6 +192,10 @@ static Sdwan__SiteRole role_of(enum topo_role r)
 		return SDWAN__SITE_ROLE__SITE_ROLE_SPOKE;
 	case TOPO_ROLE_PEER:
 		return SDWAN__SITE_ROLE__SITE_ROLE_PEER;
+	case TOPO_ROLE_EXTERNAL:
+		return SDWAN__SITE_ROLE__SITE_ROLE_EXTERNAL;
+	case TOPO_ROLE_COUNT:
+		break;
 	}
 	return SDWAN__SITE_ROLE__SITE_ROLE_UNSPECIFIED;
 }
@@ -211,6 +215,8 @@ static Sdwan__TunnelKind kind_of(const struct plan *p, const struct plan_tunnel 
 	case PLAN_KIND_PEER_HUB:
 		return hub ? SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_PEER
 			   : SDWAN__TUNNEL_KIND__TUNNEL_KIND_PEER_HUB;
+	case PLAN_KIND_EXTERNAL:
+		return SDWAN__TUNNEL_KIND__TUNNEL_KIND_EXTERNAL;
 	case PLAN_KIND_COUNT:
 		break;
 	}
