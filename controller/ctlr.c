@@ -1121,7 +1121,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void on_zap_closed(struct zap *z)
 {
-	struct ctlr *c = (struct ctlr *)((char *)z - offsetof(struct ctlr, zap));
+	/* container_of: the zap handle is embedded in its controller. */
+	struct ctlr *c = (struct ctlr *)(void *)((char *)z - offsetof(struct ctlr, zap));
 	c->zap_open = false;
 	ctlr__maybe_finish(c);
 }
