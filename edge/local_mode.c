@@ -12,13 +12,19 @@
 #include "common/diag.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/x509id.h"
 #include "edge/edge_conf.h"
+#include "edge/keylog.h"
 #include "edge/tmgr.h"
 
 struct local_run {
 	uv_loop_t loop;
 	const struct local_mode_args *o;
 	struct tmgr *tm;
+	struct keylog *keylog;
+	/* Certificate identity from local key_path, cert_path, ca_path (NULL: PSK only). */
+	EVP_PKEY *key;
+	X509 *cert, *ca;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	int status;
 };
@@ -88,6 +94,35 @@ static void on_signal(uv_signal_t *s, int signum)
 	r->tm = NULL;
 }
 
+/* Load the certificate identity the local settings name; all three or none. 0 or 1 (said why). */
+static int identity_load(struct local_run *r, const struct edge_local_settings *ls, const char *cfg)
+{
+	int n = !!ls->key_path[0] + !!ls->cert_path[0] + !!ls->ca_path[0];
+	int rc = 0;
+	const char *what = "";
+
+	if (n == 0)
+		return 0;
+	if (n != 3) {
+		fprintf(stderr,
+			"sdwan-edge: %s: local key_path, cert_path and ca_path go together "
+			"(certificate authentication needs all three)\n",
+			cfg);
+		return 1;
+	}
+	if ((rc = x509id_key_load(ls->key_path, &r->key)) != 0)
+		what = ls->key_path;
+	else if ((rc = x509id_cert_load(ls->cert_path, &r->cert)) != 0)
+		what = ls->cert_path;
+	else if ((rc = x509id_cert_load(ls->ca_path, &r->ca)) != 0)
+		what = ls->ca_path;
+	if (rc) {
+		fprintf(stderr, "sdwan-edge: cannot load %s: %s\n", what, sdw_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
 /* Start the tunnel manager on r's loop with the file's configuration; 0 or the exit status. */
 static int start(struct local_run *r, const struct local_mode_args *o)
 {
@@ -98,10 +133,24 @@ static int start(struct local_run *r, const struct local_mode_args *o)
 
 	if (load(o->config_path, &cfg, &ls) != 0)
 		return 1;
-	if (o->keylog_path || ls.keylog_path[0])
-		LOG_WARN(MAIN, "key logging is not wired into this build's tunnel manager yet",
-			 "file=%s", o->keylog_path ? o->keylog_path : ls.keylog_path);
+	if (identity_load(r, &ls, o->config_path) != 0) {
+		edge_conf_free(cfg);
+		return 1;
+	}
+	const char *keylog = o->keylog_path      ? o->keylog_path
+			     : ls.keylog_path[0] ? ls.keylog_path
+						 : NULL;
+	if (keylog && (rc = keylog_open(keylog, &r->keylog)) != 0) {
+		fprintf(stderr, "sdwan-edge: cannot open the key log %s: %s\n", keylog,
+			sdw_strerror(rc));
+		edge_conf_free(cfg);
+		return 1;
+	}
 	options_from_local(&ls, &to);
+	to.key = r->key;
+	to.cert = r->cert;
+	to.ca = r->ca;
+	to.keylog = r->keylog;
 	rc = tmgr_new(&r->loop, &to, &r->tm);
 	if (rc) {
 		fprintf(stderr, "sdwan-edge: cannot start: %s\n", sdw_strerror(rc));
@@ -143,6 +192,10 @@ int local_mode_run(const struct local_mode_args *o)
 		LOG_WARN(MAIN, "loop closed with handles open", NULL);
 	if (status == 0)
 		status = r->status;
+	keylog_close(r->keylog);
+	EVP_PKEY_free(r->key);
+	X509_free(r->cert);
+	X509_free(r->ca);
 	free(r);
 	return status;
 }

@@ -40,6 +40,9 @@ enum {
 	TM_IKE_BATCH = 64, /* IKE messages taken from the data plane per wakeup */
 	TM_KROUTES_MAX = 1024,
 	TM_DEFAULT_LINK_MTU = 1400,
+	/* A rekey we answered: our outbound moves to the new pair once the peer deletes the old
+	 * one (it has the new pair then), or after this long if its Delete never comes. */
+	TM_OUT_SWITCH_MAX_MS = 1000,
 };
 
 enum tm_state {
@@ -52,11 +55,18 @@ struct tm_tunnel {
 	struct tplan_tunnel spec; /* owned copy (PSK: wiped on free) */
 	uint32_t id;              /* data-plane tunnel id */
 	enum tm_state state;
-	uint64_t sa; /* current IKE SA handle, 0 = none */
-	uint32_t spi_in[TM_SPI_MAX];
+	uint64_t sa;                 /* current IKE SA handle, 0 = none */
+	uint32_t spi_in[TM_SPI_MAX]; /* live inbound SAs, oldest first */
 	size_t n_spi_in;
 	uint32_t spi_out;
-	uint64_t up_ms, up_unix_ms; /* when the Child SA came up */
+	/* The outbound SA of a rekey we answered, held back until the peer has the new pair
+	 * (RFC 7296 §2.8: the initiator installs it only when our answer arrives). */
+	bool out_pending;
+	uint32_t out_pending_after; /* switch when this inbound SPI (the old pair) goes */
+	uint64_t out_pending_deadline_ms;
+	struct esp_sa_config out_next;
+	uint8_t out_next_keymat[IKE_CHILD_KEYMAT_MAX]; /* secret: wiped once used */
+	uint64_t up_ms, up_unix_ms;                    /* when the Child SA came up */
 	struct dpd dpd;
 	uint64_t retry_at_ms, connect_deadline_ms;
 	uint32_t backoff_ms;
@@ -207,6 +217,43 @@ static void spis_clear(struct tmgr *tm, struct tm_tunnel *t)
 				  t->spec.name, t->spi_in[i]);
 	t->n_spi_in = 0;
 	t->spi_out = 0;
+	t->out_pending = false;
+	OPENSSL_cleanse(t->out_next_keymat, sizeof(t->out_next_keymat));
+}
+
+/* Forget one inbound SA (deleted or replaced by the peer). */
+static void spi_in_remove(struct tmgr *tm, struct tm_tunnel *t, uint32_t spi)
+{
+	for (size_t i = 0; i < t->n_spi_in; i++) {
+		if (t->spi_in[i] != spi)
+			continue;
+		if (dp_sa_in_remove(tm->dp, spi) != 0)
+			LOG_DEBUG(DP, "inbound SA already gone", "tunnel=%s spi=%08" PRIx32,
+				  t->spec.name, spi);
+		memmove(&t->spi_in[i], &t->spi_in[i + 1],
+			(t->n_spi_in - i - 1) * sizeof(t->spi_in[0]));
+		t->n_spi_in--;
+		return;
+	}
+}
+
+/* Move the tunnel's outbound traffic to the held-back SA of a rekey we answered. */
+static void out_pending_switch(struct tmgr *tm, struct tm_tunnel *t, const char *why)
+{
+	if (!t->out_pending)
+		return;
+	t->out_pending = false;
+	t->out_next.keymat = t->out_next_keymat;
+	int rc = dp_sa_out_install(tm->dp, t->id, &t->out_next);
+	OPENSSL_cleanse(t->out_next_keymat, sizeof(t->out_next_keymat));
+	if (rc) {
+		LOG_ERR(DP, "could not switch to the rekeyed outbound SA", "tunnel=%s error=\"%s\"",
+			t->spec.name, sdw_strerror(rc));
+		return;
+	}
+	t->spi_out = t->out_next.spi;
+	LOG_INFO(DP, "outbound moved to the rekeyed SA", "tunnel=%s spi_out=%08" PRIx32 " why=%s",
+		 t->spec.name, t->spi_out, why);
 }
 
 /* The ESP destination of a peer seen at an IKE endpoint: 4500 when it spoke IKE on 500. */
@@ -237,23 +284,85 @@ static int install_child(struct tmgr *tm, struct tm_tunnel *t, const struct ike_
 		if (dp_tunnel_set_peer(tm->dp, t->id, &peer) != 0)
 			LOG_WARN(DP, "could not set the tunnel's peer", "tunnel=%s", t->spec.name);
 	}
-	/* Make before break: the new inbound SA is in place before the old ones go. */
+	/* Make before break: the new inbound SA joins the old ones, which stay until the engine
+	 * reports them gone (child_down); only a full list drops its oldest. */
+	if (t->n_spi_in == TM_SPI_MAX)
+		spi_in_remove(tm, t, t->spi_in[0]);
 	rc = dp_sa_in_install(tm->dp, t->id, &c);
 	if (rc)
 		return rc;
 	c.dir = ESP_DIR_OUT;
 	c.spi = k->spi_out;
 	c.keymat = k->keymat_out;
-	rc = dp_sa_out_install(tm->dp, t->id, &c);
-	if (rc) {
-		if (dp_sa_in_remove(tm->dp, k->spi_in) != 0)
-			LOG_DEBUG(DP, "inbound SA already gone", "tunnel=%s", t->spec.name);
-		return rc;
+	if (k->rekey && !k->initiated && t->spi_out) {
+		/* We answered the rekey: the peer installs the new pair when our answer arrives,
+		 * so keep sending on the old one until it deletes it. */
+		t->out_next = c;
+		memcpy(t->out_next_keymat, k->keymat_out, k->keymat_len);
+		t->out_pending = true;
+		t->out_pending_after = k->rekeyed_spi_in;
+		t->out_pending_deadline_ms = mono_ms() + TM_OUT_SWITCH_MAX_MS;
+	} else {
+		rc = dp_sa_out_install(tm->dp, t->id, &c);
+		if (rc) {
+			if (dp_sa_in_remove(tm->dp, k->spi_in) != 0)
+				LOG_DEBUG(DP, "inbound SA already gone", "tunnel=%s", t->spec.name);
+			return rc;
+		}
+		t->out_pending = false;
+		OPENSSL_cleanse(t->out_next_keymat, sizeof(t->out_next_keymat));
+		t->spi_out = k->spi_out;
 	}
-	spis_clear(tm, t);
 	t->spi_in[t->n_spi_in++] = k->spi_in;
-	t->spi_out = k->spi_out;
 	return 0;
+}
+
+/* The ESP SAs of a new pair, for the debugging key log: outer addresses as on the wire. */
+static void keylog_child(struct tmgr *tm, const struct ike_child_keys *k)
+{
+	struct keylog_esp in = {.src = k->remote.addr,
+				.dst = k->local.addr,
+				.spi = k->spi_in,
+				.cipher = k->cipher,
+				.keymat = k->keymat_in};
+	struct keylog_esp out = {.src = k->local.addr,
+				 .dst = k->remote.addr,
+				 .spi = k->spi_out,
+				 .cipher = k->cipher,
+				 .keymat = k->keymat_out};
+
+	if (keylog_esp_sa(tm->opts.keylog, &in) != 0 || keylog_esp_sa(tm->opts.keylog, &out) != 0)
+		LOG_WARN(MAIN, "could not write the key log", "tunnel=%s", k->peer);
+}
+
+static void env_ike_keys(void *ctx, const struct ike_sa_keylog *k)
+{
+	struct tmgr *tm = ctx;
+	struct keylog_ike line = {.spi_i = k->spi_i,
+				  .spi_r = k->spi_r,
+				  .encr = k->encr,
+				  .sk_ei = k->sk_ei,
+				  .sk_er = k->sk_er,
+				  .enc_len = k->enc_len};
+
+	if (tm->opts.keylog && keylog_ike_sa(tm->opts.keylog, &line) != 0)
+		LOG_WARN(MAIN, "could not write the key log", "tunnel=%s", k->peer);
+}
+
+static void env_child_down(void *ctx, const char *peer, uint64_t sa, uint32_t spi_in,
+			   uint32_t spi_out, enum ike_child_down_reason reason)
+{
+	struct tmgr *tm = ctx;
+	struct tm_tunnel *t = tunnel_by_name(tm, peer);
+
+	(void)sa;
+	(void)spi_out;
+	(void)reason;
+	if (!t)
+		return;
+	if (t->out_pending && t->out_pending_after == spi_in)
+		out_pending_switch(tm, t, "old pair deleted");
+	spi_in_remove(tm, t, spi_in);
 }
 
 static void env_child_up(void *ctx, const struct ike_child_keys *k)
@@ -266,6 +375,8 @@ static void env_child_up(void *ctx, const struct ike_child_keys *k)
 		return;
 	}
 	int rc = install_child(tm, t, k);
+	if (tm->opts.keylog && rc == 0)
+		keylog_child(tm, k);
 	if (rc) {
 		LOG_ERR(DP, "Child SA install failed", "tunnel=%s error=\"%s\"", t->spec.name,
 			sdw_strerror(rc));
@@ -306,6 +417,12 @@ static void env_event(void *ctx, const struct ike_event *ev)
 		     ev->phase ? ev->phase : "", ev->reason ? ev->reason : "");
 	if (ev->type == IKE_EVENT_ESTABLISHED && t->state == TM_CONNECTING)
 		t->sa = ev->sa;
+	/* The children moved to the new IKE SA: liveness checks and failures follow them. */
+	if (ev->type == IKE_EVENT_IKE_REKEYED && ev->sa == t->sa && ev->new_sa) {
+		t->sa = ev->new_sa;
+		emit(tm, SDWAN__EVENT_TYPE__EVENT_TYPE_REKEY, t->spec.name,
+		     "IKE SA rekeyed %016" PRIx64 " -> %016" PRIx64, ev->sa, ev->new_sa);
+	}
 	/* Only the SA the tunnel runs on (or is bringing up) decides its fate. */
 	if ((ev->type == IKE_EVENT_FAILED || ev->type == IKE_EVENT_CHILD_FAILED) &&
 	    ev->sa == t->sa) {
@@ -433,7 +550,7 @@ static void source_for(const struct ip_addr *addr, uint16_t port, struct ip_addr
 	close(fd);
 }
 
-static void peer_config(const struct tm_tunnel *t, struct ike_peer_config *c)
+static void peer_config(const struct tmgr *tm, const struct tm_tunnel *t, struct ike_peer_config *c)
 {
 	const struct tplan_tunnel *s = &t->spec;
 
@@ -441,8 +558,16 @@ static void peer_config(const struct tm_tunnel *t, struct ike_peer_config *c)
 	snprintf(c->name, sizeof(c->name), "%s", s->name);
 	snprintf(c->local_id, sizeof(c->local_id), "%s", s->local_id);
 	snprintf(c->remote_id, sizeof(c->remote_id), "%s", s->peer_id);
-	memcpy(c->psk, s->psk, s->psk_len);
-	c->psk_len = s->psk_len;
+	if (s->cert_auth) {
+		/* The engine takes its own references (ike_engine_add_peer). */
+		c->auth = IKE_PEER_AUTH_CERT;
+		c->key = tm->opts.key;
+		c->cert = tm->opts.cert;
+		c->ca = tm->opts.ca;
+	} else {
+		memcpy(c->psk, s->psk, s->psk_len);
+		c->psk_len = s->psk_len;
+	}
 	c->ike = s->ike;
 	c->esp = s->esp;
 	c->ike_lifetime_s = (uint32_t)(s->ike_lifetime_ms / 1000);
@@ -461,7 +586,7 @@ static int engine_add(struct tmgr *tm, struct tm_tunnel *t)
 {
 	struct ike_peer_config c;
 
-	peer_config(t, &c);
+	peer_config(tm, t, &c);
 	int rc = ike_engine_add_peer(tm->eng, &c);
 	OPENSSL_cleanse(&c, sizeof(c));
 	return rc;
@@ -743,6 +868,12 @@ static void on_reclaim(uv_timer_t *h)
 
 	if (tm->dp)
 		dp_reclaim(tm->dp);
+	uint64_t now = mono_ms();
+	for (size_t i = 0; i < tm->n_tunnels; i++) {
+		struct tm_tunnel *t = tm->tunnels[i];
+		if (t->out_pending && now >= t->out_pending_deadline_ms)
+			out_pending_switch(tm, t, "the peer did not delete the old pair in time");
+	}
 }
 
 /* ---- configuration ---- */
@@ -904,7 +1035,7 @@ int tmgr_apply(struct tmgr *tm, const Sdwan__EdgeConfig *cfg, struct tmgr_apply_
 	int rc;
 
 	memset(err, 0, sizeof(*err));
-	rc = tplan_build(cfg, false, &p, &perr);
+	rc = tplan_build(cfg, tm->opts.key && tm->opts.cert && tm->opts.ca, &p, &perr);
 	if (rc) {
 		err->code = rc == -ENOMEM ? SDWAN__CONFIG_ERROR__CONFIG_ERROR_RESOURCE
 					  : (Sdwan__ConfigError)perr.code;
@@ -1138,6 +1269,9 @@ static void tm_free(struct tmgr *tm)
 	if (tm->tun_open)
 		tun_close(&tm->tun);
 	net_close(tm->net);
+	EVP_PKEY_free(tm->opts.key);
+	X509_free(tm->opts.cert);
+	X509_free(tm->opts.ca);
 	void (*done)(void *) = tm->done;
 	void *arg = tm->done_arg;
 	OPENSSL_cleanse(tm, sizeof(*tm));
@@ -1180,6 +1314,23 @@ static void tm_close_handles(struct tmgr *tm, bool timers)
 		udpio_close(&tm->ike, on_ike_closed);
 	}
 	handle_closed(tm);
+}
+
+int tmgr_set_identity(struct tmgr *tm, EVP_PKEY *key, X509 *cert, X509 *ca)
+{
+	if (!key || !cert || !ca)
+		return -EINVAL;
+	EVP_PKEY_up_ref(key);
+	X509_up_ref(cert);
+	X509_up_ref(ca);
+	EVP_PKEY_free(tm->opts.key);
+	X509_free(tm->opts.cert);
+	X509_free(tm->opts.ca);
+	tm->opts.key = key;
+	tm->opts.cert = cert;
+	tm->opts.ca = ca;
+	LOG_NOTICE(MAIN, "certificate identity replaced", NULL);
+	return 0;
 }
 
 void tmgr_close(struct tmgr *tm, void (*done)(void *arg), void *arg)
@@ -1262,12 +1413,21 @@ int tmgr_new(uv_loop_t *loop, const struct tmgr_options *opts, struct tmgr **out
 	tm->loop = loop;
 	tm->opts = *opts;
 	options_defaults(&tm->opts);
+	/* Our own references: the caller may replace or free its identity at any time. */
+	if (tm->opts.key)
+		EVP_PKEY_up_ref(tm->opts.key);
+	if (tm->opts.cert)
+		X509_up_ref(tm->opts.cert);
+	if (tm->opts.ca)
+		X509_up_ref(tm->opts.ca);
 	tm->start_ms = mono_ms();
 	tm->hub_recheck_ms = UINT64_MAX;
 	struct ike_env env = {.now_ms = env_now,
 			      .random = env_random,
+			      .ike_keys = opts->keylog ? env_ike_keys : NULL,
 			      .send = env_send,
 			      .child_up = env_child_up,
+			      .child_down = env_child_down,
 			      .event = env_event,
 			      .ctx = tm};
 	rc = net_setup(tm);

@@ -38,6 +38,7 @@
 #include <uv.h>
 
 #include "common/prefix.h"
+#include "edge/keylog.h"
 #include "proto/control.pb-c.h"
 
 /* Something happened that the controller (and the log) should hear about at once. Strings are
@@ -53,10 +54,13 @@ struct tmgr_options {
 	uint16_t natt_port;         /* [4500] */
 	unsigned workers;           /* data-plane workers [one per core, at most 16] */
 	bool no_offload;            /* TUN without virtio-net offloads (GSO/GRO) */
-	/* Our IKE identity for certificate authentication (borrowed, may be NULL: PSK only). */
+	/* Our IKE identity for certificate authentication (may be NULL: PSK tunnels only).
+	 * tmgr_new takes its own reference to each; the caller keeps its own. */
 	EVP_PKEY *key;
 	X509 *cert;
 	X509 *ca;
+	/* Debugging key log (edge/keylog.h), NULL = off. Borrowed: must outlive the manager. */
+	struct keylog *keylog;
 	tmgr_event_fn *event; /* may be NULL */
 	void *event_arg;
 };
@@ -105,6 +109,14 @@ void tmgr_health_free(Sdwan__HealthReport *hr);
  * Returns 0, -ENOENT (no such tunnel), or -EOPNOTSUPP (the peer's address is unknown).
  */
 int tmgr_command_rekey(struct tmgr *tm, const char *tunnel) __attribute__((warn_unused_result));
+
+/*
+ * Replace our certificate identity (renewal, new CA): tunnels configured from now on and IKE SAs
+ * set up again use it; running SAs are not touched. References as for tmgr_new. Returns 0 or
+ * -EINVAL when one of the three is missing.
+ */
+int tmgr_set_identity(struct tmgr *tm, EVP_PKEY *key, X509 *cert, X509 *ca)
+	__attribute__((warn_unused_result));
 
 /*
  * Stop: remove the kernel routes and the TUN device, stop the data plane, free the IKE engine,

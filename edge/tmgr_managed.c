@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "common/log.h"
+
 static int op_start(void *ctx, uv_loop_t *loop, EVP_PKEY *key, X509 *cert, X509 *ca,
 		    managed_event_fn *event, void *event_arg)
 {
@@ -56,10 +58,11 @@ static void op_identity_changed(void *ctx, EVP_PKEY *key, X509 *cert, X509 *ca)
 {
 	struct tmgr_managed *m = ctx;
 
-	/* Used by tunnels with certificate authentication once the engine has it. */
 	m->opts.key = key;
 	m->opts.cert = cert;
 	m->opts.ca = ca;
+	if (m->tm && tmgr_set_identity(m->tm, key, cert, ca) != 0)
+		LOG_WARN(MAIN, "identity change without key, certificate and CA ignored", NULL);
 }
 
 static void on_stopped(void *arg)

@@ -141,9 +141,12 @@ static int read_auth(const Sdwan__Tunnel *in, bool cert_auth, struct tplan_tunne
 {
 	if (in->auth == SDWAN__AUTH_METHOD__AUTH_METHOD_CERTIFICATE) {
 		if (!cert_auth)
-			return fail(err, UNSUPPORTED, t->name,
-				    "auth certificate is not available in this edge build yet: use "
-				    "psk");
+			return fail(
+				err, UNSUPPORTED, t->name,
+				"auth certificate needs this edge's key, certificate and the WAN "
+				"CA: enroll with the controller, or set local key_path, cert_path "
+				"and ca_path; or use psk");
+		t->cert_auth = true;
 		return 0;
 	}
 	if (in->auth != SDWAN__AUTH_METHOD__AUTH_METHOD_PSK)

@@ -45,6 +45,7 @@
 #include "common/error.h"
 #include "common/wr.h"
 #include "edge/ike/ike_internal.h"
+#include "edge/ike/ike_natt.h"
 
 static const char phase[] = "CREATE_CHILD_SA";
 
@@ -391,6 +392,8 @@ static int child_install(struct ike_ikesa *sa, const struct child_new *cn)
 	k->lifetime_s = cfg->child_lifetime_s;
 	k->rekey = cn->rekeyed_spi_in != 0;
 	k->rekeyed_spi_in = cn->rekeyed_spi_in;
+	k->initiated = cn->initiated;
+	ike__natt_child_keys(sa, k);
 	rc = ike__child_add(sa, cn->spi_in, cn->spi_out);
 	if (rc != 0)
 		goto out;

@@ -172,6 +172,7 @@ struct ike_child_keys {
 	 * pair goes down, since the peer installs the new pair only when our answer reaches it. */
 	bool rekey;
 	uint32_t rekeyed_spi_in;
+	bool initiated; /* we sent the request that created this pair */
 };
 
 /*
