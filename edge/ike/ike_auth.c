@@ -570,7 +570,9 @@ void ike__auth_process_response(struct ike_ikesa *sa, const struct ike_payloads 
 			     (unsigned)ap.auth.method);
 		return;
 	}
-	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED, "IKE_AUTH done, responder authenticated");
+	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED,
+			  sa->cert_auth ? "IKE_AUTH done, responder authenticated by certificate"
+					: "IKE_AUTH done, responder authenticated by PSK");
 	ike__event(sa->eng, sa, IKE_EVENT_ESTABLISHED, phase, 0,
 		   sa->cert_auth ? "authenticated with a certificate" : "authenticated with a PSK");
 	initiator_child(sa, pls, &ap);
@@ -759,7 +761,9 @@ static void responder_accept(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	}
 	if (ap->initial_contact)
 		initial_contact(sa);
-	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED, "IKE_AUTH done, initiator authenticated");
+	ike__sa_set_state(sa, IKE_STATE_ESTABLISHED,
+			  sa->cert_auth ? "IKE_AUTH done, initiator authenticated by certificate"
+					: "IKE_AUTH done, initiator authenticated by PSK");
 	ike__event(sa->eng, sa, IKE_EVENT_ESTABLISHED, phase, 0,
 		   sa->cert_auth ? "authenticated with a certificate" : "authenticated with a PSK");
 	if (ca->notify) {
