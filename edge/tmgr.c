@@ -417,6 +417,16 @@ static void env_event(void *ctx, const struct ike_event *ev)
 		     ev->phase ? ev->phase : "", ev->reason ? ev->reason : "");
 	if (ev->type == IKE_EVENT_ESTABLISHED && t->state == TM_CONNECTING)
 		t->sa = ev->sa;
+	/* §2.23: an authenticated IKE message from a new address or port (a NAT rebinding, a
+	 * roaming peer): ESP follows it. */
+	if (ev->type == IKE_EVENT_PEER_MOVED && ev->sa == t->sa) {
+		struct sockaddr_in6 peer;
+		esp_peer(&ev->remote, &peer);
+		if (dp_tunnel_set_peer(tm->dp, t->id, &peer) != 0)
+			LOG_WARN(DP, "could not move the tunnel's peer", "tunnel=%s", t->spec.name);
+		else
+			LOG_NOTICE(DP, "peer moved: ESP follows", "tunnel=%s", t->spec.name);
+	}
 	/* The children moved to the new IKE SA: liveness checks and failures follow them. */
 	if (ev->type == IKE_EVENT_IKE_REKEYED && ev->sa == t->sa && ev->new_sa) {
 		t->sa = ev->new_sa;
