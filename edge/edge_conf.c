@@ -89,9 +89,9 @@ static const char *const tunnel_keys[] = {
 static const char *const endpoint_keys[] = {"addr", "port", "link"};
 static const char *const link_keys[] = {"name", "static_address", "dynamic"};
 static const char *const wan_prefix_keys[] = {"site", "prefixes"};
-static const char *const local_keys[] = {"tun_name",  "listen_addr", "ike_port",
-					 "natt_port", "workers",     "key_path",
-					 "cert_path", "ca_path",     "keylog_path"};
+static const char *const local_keys[] = {
+	"tun_name", "listen_addr", "ike_port", "natt_port",   "workers",
+	"key_path", "cert_path",   "ca_path",  "keylog_path", "test_esp_first_seq"};
 
 /* Enum spellings, indexed by the proto enum value; "" marks UNSPECIFIED, which is not
  * writable. */
@@ -986,6 +986,9 @@ static void load_local(struct loader *ld, const struct ynode *m)
 		(void)as_path(ld, v, "ca_path", l->ca_path, sizeof(l->ca_path));
 	if ((v = ynode_get(m, "keylog_path")))
 		(void)as_path(ld, v, "keylog_path", l->keylog_path, sizeof(l->keylog_path));
+	if ((v = ynode_get(m, "test_esp_first_seq")))
+		(void)as_uint(ld, v, "test_esp_first_seq", 0, UINT64_MAX - 1,
+			      &l->test_esp_first_seq);
 }
 
 static void load_root_scalars(struct loader *ld, const struct ynode *root)

@@ -40,6 +40,9 @@ struct edge_local_settings {
 	unsigned workers;           /* data-plane workers, 0 = one per core */
 	char key_path[256], cert_path[256], ca_path[256]; /* PEM files for certificate auth */
 	char keylog_path[256];                            /* empty = off */
+	/* Testing only: outbound ESP SAs start at this sequence number (0 = normal), so that
+	 * sequence-space rekeying and exhaustion can be exercised without 2^32 packets. */
+	uint64_t test_esp_first_seq;
 };
 
 /* Fill *local with the defaults above (every other field zero/empty). */

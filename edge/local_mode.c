@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #ifdef LOCAL_MODE_AVAILABLE
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,10 @@ static void options_from_local(const struct edge_local_settings *ls, struct tmgr
 	to->ike_port = ls->ike_port;
 	to->natt_port = ls->natt_port;
 	to->workers = ls->workers;
+	to->test_esp_first_seq = ls->test_esp_first_seq;
+	if (ls->test_esp_first_seq)
+		LOG_WARN(MAIN, "testing option: outbound ESP sequence numbers start high",
+			 "test_esp_first_seq=%" PRIu64, ls->test_esp_first_seq);
 }
 
 static int apply(struct tmgr *tm, const struct Sdwan__EdgeConfig *cfg, const char *path)

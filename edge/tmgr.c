@@ -45,6 +45,12 @@ enum {
 	TM_OUT_SWITCH_MAX_MS = 1000,
 };
 
+/* Sequence space (RFC 4303 §3.3.3): rekey this many packets before a 32-bit counter would
+ * wrap, so the new pair is up long before the old one must stop (16 M packets: seconds even
+ * at line rate). With ESN the 64-bit space is never reached in practice, but the same rule
+ * holds. */
+#define TM_SEQ_REKEY_MARGIN (1ull << 24)
+
 enum tm_state {
 	TM_DOWN,
 	TM_CONNECTING,
@@ -66,7 +72,9 @@ struct tm_tunnel {
 	uint64_t out_pending_deadline_ms;
 	struct esp_sa_config out_next;
 	uint8_t out_next_keymat[IKE_CHILD_KEYMAT_MAX]; /* secret: wiped once used */
-	uint64_t up_ms, up_unix_ms;                    /* when the Child SA came up */
+	bool out_esn;               /* the current outbound SA has 64-bit sequence numbers */
+	uint32_t seq_rekey_spi_in;  /* the pair a sequence-space rekey was asked for, 0 = none */
+	uint64_t up_ms, up_unix_ms; /* when the Child SA came up */
 	struct dpd dpd;
 	uint64_t retry_at_ms, connect_deadline_ms;
 	uint32_t backoff_ms;
@@ -294,6 +302,9 @@ static int install_child(struct tmgr *tm, struct tm_tunnel *t, const struct ike_
 	c.dir = ESP_DIR_OUT;
 	c.spi = k->spi_out;
 	c.keymat = k->keymat_out;
+	/* The testing option applies to a tunnel's first pair only: rekeyed pairs start at 1. */
+	c.first_seq = t->spi_out ? 0 : tm->opts.test_esp_first_seq;
+	t->out_esn = k->esn;
 	if (k->rekey && !k->initiated && t->spi_out) {
 		/* We answered the rekey: the peer installs the new pair when our answer arrives,
 		 * so keep sending on the old one until it deletes it. */
@@ -872,6 +883,26 @@ static void schedule(struct tmgr *tm)
 	uv_timer_start(&tm->timer, on_timer, next > now ? next - now : 0, 0);
 }
 
+/* Rekey a pair whose outbound sequence numbers near the end of their space (checked every
+ * reclaim tick, so at most 100 ms late; the margin covers far more than that). */
+static void seq_space_check(struct tmgr *tm, struct tm_tunnel *t)
+{
+	if (t->state != TM_UP || t->out_pending || t->n_spi_in == 0 || !tm->dp)
+		return;
+	uint32_t spi_in = t->spi_in[t->n_spi_in - 1];
+	if (t->seq_rekey_spi_in == spi_in)
+		return; /* asked already; the new pair will reset the count */
+	uint64_t space = t->out_esn ? UINT64_MAX : UINT32_MAX;
+	uint64_t sent = dp_sa_out_packets(tm->dp, t->id);
+	if (sent < space - TM_SEQ_REKEY_MARGIN)
+		return;
+	t->seq_rekey_spi_in = spi_in;
+	int rc = ike_child_rekey(tm->eng, t->sa, spi_in);
+	LOG_NOTICE(MAIN, "outbound sequence numbers near their end: rekeying",
+		   "tunnel=%s spi_in=%08" PRIx32 " seq=%" PRIu64 " result=\"%s\"", t->spec.name,
+		   spi_in, sent, rc ? sdw_strerror(rc) : "requested");
+}
+
 static void on_reclaim(uv_timer_t *h)
 {
 	struct tmgr *tm = h->data;
@@ -883,6 +914,7 @@ static void on_reclaim(uv_timer_t *h)
 		struct tm_tunnel *t = tm->tunnels[i];
 		if (t->out_pending && now >= t->out_pending_deadline_ms)
 			out_pending_switch(tm, t, "the peer did not delete the old pair in time");
+		seq_space_check(tm, t);
 	}
 }
 

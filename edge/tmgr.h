@@ -59,6 +59,9 @@ struct tmgr_options {
 	EVP_PKEY *key;
 	X509 *cert;
 	X509 *ca;
+	/* Testing only: a tunnel's first outbound ESP SA starts at this sequence number (0:
+	 * normal), to exercise sequence-space rekeying. */
+	uint64_t test_esp_first_seq;
 	/* Debugging key log (edge/keylog.h), NULL = off. Borrowed: must outlive the manager. */
 	struct keylog *keylog;
 	tmgr_event_fn *event; /* may be NULL */
