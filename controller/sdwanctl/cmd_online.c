@@ -295,6 +295,57 @@ static uint64_t drops_total(const Sdwan__DropCounters *d)
 	       d->dummy + d->mtu + d->no_route;
 }
 
+/* Every drop reason of the data plane (issue names), in one place for JSON and text. */
+static size_t drop_reasons(const Sdwan__DropCounters *d, const char *name[9], uint64_t value[9])
+{
+	static const char *const names[9] = {"malformed",    "no_sa", "replay", "icv",     "policy",
+					     "seq_overflow", "dummy", "mtu",    "no_route"};
+	if (!d)
+		return 0;
+	const uint64_t v[9] = {d->malformed,    d->no_sa, d->replay, d->icv,     d->policy,
+			       d->seq_overflow, d->dummy, d->mtu,    d->no_route};
+	for (size_t i = 0; i < 9; i++) {
+		name[i] = names[i];
+		value[i] = v[i];
+	}
+	return 9;
+}
+
+static void drops_json(struct jsonw *w, const char *key, const Sdwan__DropCounters *d)
+{
+	const char *name[9];
+	uint64_t value[9];
+	size_t n = drop_reasons(d, name, value);
+
+	jsonw_key(w, key);
+	jsonw_obj_begin(w);
+	for (size_t i = 0; i < n; i++)
+		jsonw_ku64(w, name[i], value[i]);
+	jsonw_obj_end(w);
+}
+
+/* "replay 3, icv 1": the non-zero reasons, or "-" for none. */
+static const char *drops_text(const Sdwan__DropCounters *d, char *buf, size_t cap)
+{
+	const char *name[9];
+	uint64_t value[9];
+	size_t n = drop_reasons(d, name, value), len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < cap; i++) {
+		if (!value[i])
+			continue;
+		int k = snprintf(buf + len, cap - len, "%s%s %" PRIu64, len ? ", " : "", name[i],
+				 value[i]);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	if (!buf[0])
+		snprintf(buf, cap, "-");
+	return buf;
+}
+
 static void event_json(struct jsonw *w, const Sdwan__Admin__Event *e)
 {
 	jsonw_obj_begin(w);
@@ -336,6 +387,7 @@ static void tunnel_json(struct jsonw *w, const Sdwan__TunnelHealth *t)
 	jsonw_ku64(w, "bytes_in", t->bytes_in);
 	jsonw_ku64(w, "bytes_out", t->bytes_out);
 	jsonw_ku64(w, "drops", drops_total(t->drops));
+	drops_json(w, "drops_by_reason", t->drops);
 	jsonw_ku64(w, "rtt_us", t->rtt_us);
 	jsonw_ku64(w, "last_alive_ms", t->last_alive_ms);
 	jsonw_ku64(w, "uptime_ms", t->uptime_ms);
@@ -353,6 +405,7 @@ static void edge_json(const Sdwan__Admin__EdgeDetail *d)
 	const Sdwan__HealthReport *h = d->health;
 	jsonw_kstr(&w, "software_version", h ? h->software_version : "");
 	jsonw_ku64(&w, "uptime_ms", h ? h->uptime_ms : 0);
+	drops_json(&w, "edge_drops_by_reason", h ? h->drops : NULL);
 	jsonw_key(&w, "tunnels");
 	jsonw_arr_begin(&w);
 	for (size_t i = 0; h && i < h->n_tunnels; i++)
@@ -395,6 +448,16 @@ static void edge_text(const Sdwan__Admin__EdgeDetail *d)
 				printf("  %-24s   SA spi in %08" PRIx32 " out %08" PRIx32 " %s\n",
 				       "", t->child_sas[k]->spi_in, t->child_sas[k]->spi_out,
 				       t->child_sas[k]->esp_proposal);
+			if (drops_total(t->drops)) {
+				char why[256];
+				printf("  %-24s   drops: %s\n", "",
+				       drops_text(t->drops, why, sizeof(why)));
+			}
+		}
+		if (drops_total(h->drops)) {
+			char why[256];
+			printf("  edge-wide drops (no tunnel): %s\n",
+			       drops_text(h->drops, why, sizeof(why)));
 		}
 	} else {
 		printf("  no health report yet\n");

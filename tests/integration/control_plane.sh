@@ -196,6 +196,9 @@ ctl status | grep -E '^branch1 +spoke +up ' | grep -q ' 1/2 ' ||
 	fail "human status shows up/total: $(ctl status)"
 ctl edge show branch1 --json | jq -e '.status.site == "branch1" and (.tunnels | length) >= 1' \
 	>/dev/null || fail "edge show --json"
+ctl edge show branch1 --json | jq -e '.tunnels[0].drops == 4 and .tunnels[0].drops_by_reason.replay == 3 and .tunnels[0].drops_by_reason.icv == 1' \
+	>/dev/null || fail "edge show --json: drops by reason from the health report"
+ctl edge show branch1 | grep -q 'drops: replay 3, icv 1' || fail "edge show: drops by reason"
 ctl rekey branch1 branch1:hub-east >/dev/null || fail "rekey command"
 wait_for "$tmp/b1.live" '^command type=1 tunnel=branch1:hub-east' || fail "rekey not delivered"
 cli run --state "$tmp/he" --renew --once --timeout 5 >"$tmp/he.renew" || true

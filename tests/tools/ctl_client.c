@@ -253,6 +253,10 @@ static int send_health(void *s, uint64_t applied, size_t tunnels)
 	Sdwan__HealthReport h = SDWAN__HEALTH_REPORT__INIT;
 	Sdwan__TunnelHealth th[4];
 	Sdwan__TunnelHealth *tp[4];
+	/* Known drop counters on the first tunnel, so the CLI's per-reason view can be checked. */
+	Sdwan__DropCounters drops = SDWAN__DROP_COUNTERS__INIT;
+	drops.replay = 3;
+	drops.icv = 1;
 	h.software_version = (char *)"ctl_client";
 	h.generation_applied = applied;
 	h.timestamp_ms = (uint64_t)now_ms();
@@ -261,6 +265,8 @@ static int send_health(void *s, uint64_t applied, size_t tunnels)
 		th[i].name = (char *)"t";
 		th[i].ike_state = i == 0 ? SDWAN__IKE_STATE__IKE_STATE_ESTABLISHED
 					 : SDWAN__IKE_STATE__IKE_STATE_CONNECTING;
+		if (i == 0)
+			th[i].drops = &drops;
 		tp[i] = &th[i];
 	}
 	h.tunnels = tp;
