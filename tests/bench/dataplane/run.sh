@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Data-plane throughput, site to site through network namespaces, in one run:
 # the bare underlay, strongSwan kernel-libipsec, wireguard-go, OpenVPN (recipes from the shared
-# peers folder) and sdwan's data plane (bench-dataplane, manually keyed), iperf3 TCP with 1 and
+# peers folder) and sdwan (two `sdwan-edge --config` edges: IKEv2 with a PSK, then the userspace
+# ESP data plane with the negotiated SAs; SDWAN_MANUAL=1 keys the data plane by hand instead,
+# with the bench-dataplane harness), iperf3 TCP with 1 and
 # 4 streams, medians of RUNS runs, plus machine-wide CPU seconds per GB moved (from /proc/stat),
 # which survives a noisy neighbour better than Gbit/s. Ends with the single-stream ratios.
 #
@@ -15,7 +17,7 @@ bin=${SDWAN_BIN:-$repo/build/bin}
 secs=${1:-5} runs=${2:-3}
 export P=${P:-db$$}
 [ -f "$peers/topo.sh" ] || { echo "peer recipes not found in $peers (set SDWAN_PEERS)" >&2; exit 1; }
-[ -x "$bin/bench-dataplane" ] || { echo "build first: make (no $bin/bench-dataplane)" >&2; exit 1; }
+[ -x "$bin/sdwan-edge" ] || { echo "build first: make (no $bin/sdwan-edge)" >&2; exit 1; }
 . "$peers/topo.sh"
 
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $6 + $7 + $8 }' /proc/stat; }
@@ -53,7 +55,53 @@ measure() {
 		"$(median_col 2 <<<"$r1")"
 }
 
+# edge_yaml SITE PEER_SITE UNDERLAY PEER_UNDERLAY LAN PEER_LAN INITIATOR TUN PSK
+edge_yaml() {
+	cat <<EOF
+site: $1
+local_subnets: [$5]
+tunnels:
+  - name: l:r
+    peer_site: $2
+    peer_addresses: [$4]
+    initiator: $7
+    ike_proposal: aes256gcm16-prfsha384-x25519
+    esp_proposal: aes256gcm16
+    auth: psk
+    psk: $9
+    local_prefixes: [$5]
+    remote_prefixes: [$6]
+local:
+  tun_name: $8
+  listen_addr: $3
+EOF
+}
+
 sdwan_up() {
+	[ -z "${SDWAN_MANUAL:-}" ] || { sdwan_up_manual; return; }
+	topo_up
+	local psk
+	psk=0x$(openssl rand -hex 32)
+	(umask 077
+	 edge_yaml site-l site-r "$UL_L" "$UL_R" "$NET_L" "$NET_R" true sdwl "$psk" >"/tmp/$P-l.yaml"
+	 edge_yaml site-r site-l "$UL_R" "$UL_L" "$NET_R" "$NET_L" false sdwr "$psk" >"/tmp/$P-r.yaml")
+	ip netns exec "$NS_R" "$bin/sdwan-edge" --config "/tmp/$P-r.yaml" >"/tmp/$P-r.log" 2>&1 &
+	ip netns exec "$NS_L" "$bin/sdwan-edge" --config "/tmp/$P-l.yaml" >"/tmp/$P-l.log" 2>&1 &
+	for _ in $(seq 100); do
+		if grep -q event=tunnel_up "/tmp/$P-l.log" 2>/dev/null &&
+			grep -q event=tunnel_up "/tmp/$P-r.log" 2>/dev/null; then
+			rm -f "/tmp/$P-l.yaml" "/tmp/$P-r.yaml"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "sdwan-edge tunnel did not come up:" >&2
+	tail -5 "/tmp/$P-l.log" "/tmp/$P-r.log" >&2
+	return 1
+}
+
+sdwan_up_manual() {
+	[ -x "$bin/bench-dataplane" ] || { echo "no $bin/bench-dataplane" >&2; return 1; }
 	topo_up
 	local key
 	key=$(openssl rand -hex 36)
@@ -89,7 +137,7 @@ topo_up; topo_route_plain; measure "plain underlay (no tunnel)" underlay; topo_d
 "$peers/openvpn.sh" up >/dev/null 2>&1 && measure "OpenVPN udp aes-256-gcm" openvpn
 "$peers/openvpn.sh" down >/dev/null 2>&1 || true
 if sdwan_up; then
-	measure "sdwan (aes256gcm16, 2 workers)" sdwan
+	measure "sdwan (sdwan-edge, IKEv2 PSK, aes256gcm16)" sdwan
 	echo "sdwan edge peak RSS: $(sdwan_peak_rss) MiB"
 fi
 topo_down
