@@ -1,11 +1,9 @@
 /* The standalone edge; see local_mode.h. */
 #include "edge/local_mode.h"
 
-#include <stdio.h>
-
-#ifdef LOCAL_MODE_AVAILABLE
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -204,12 +202,3 @@ int local_mode_run(const struct local_mode_args *o)
 	free(r);
 	return status;
 }
-#else
-int local_mode_run(const struct local_mode_args *args)
-{
-	(void)args;
-	fprintf(stderr, "sdwan-edge: this build has no configuration file loader yet (branch "
-			"edge-cfg); refusing to start\n");
-	return 69; /* EX_UNAVAILABLE */
-}
-#endif

@@ -1,7 +1,6 @@
 /* The managed mode's engine callbacks over the tunnel manager; see tmgr_managed.h. */
 #include "edge/tmgr_managed.h"
 
-#ifdef TMGR_MANAGED_AVAILABLE
 #include <errno.h>
 #include <stdio.h>
 
@@ -97,4 +96,3 @@ void tmgr_managed_engine(struct tmgr_managed *m, struct managed_engine *engine)
 		.stop = op_stop,
 	};
 }
-#endif

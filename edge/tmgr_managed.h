@@ -1,7 +1,6 @@
 /*
- * The tunnel manager behind the managed mode's engine interface (edge/managed.h, branch agent):
- * fills a struct managed_engine whose callbacks create, drive and stop a struct tmgr. Available
- * once edge/managed.h is in the tree (TMGR_MANAGED_AVAILABLE is then defined).
+ * The tunnel manager behind the managed mode's engine interface (edge/managed.h): fills a struct
+ * managed_engine whose callbacks create, drive and stop a struct tmgr.
  *
  * Ownership: the caller owns the struct tmgr_managed and keeps it alive until the engine's stop
  * callback has called its done function. Loop thread only.
@@ -9,13 +8,6 @@
 #ifndef SDWAN_EDGE_TMGR_MANAGED_H
 #define SDWAN_EDGE_TMGR_MANAGED_H
 
-#if defined(__has_include)
-#if __has_include("edge/managed.h")
-#define TMGR_MANAGED_AVAILABLE 1
-#endif
-#endif
-
-#ifdef TMGR_MANAGED_AVAILABLE
 #include "edge/managed.h"
 #include "edge/tmgr.h"
 
@@ -28,6 +20,5 @@ struct tmgr_managed {
 
 /* Point *engine at the tunnel manager, with m as its context. */
 void tmgr_managed_engine(struct tmgr_managed *m, struct managed_engine *engine);
-#endif
 
 #endif
