@@ -90,7 +90,7 @@ static size_t name_hash(const char *s)
 
 static int index_rebuild(struct ctlr *c, size_t cap)
 {
-	struct ctlr_site **idx = calloc(cap, sizeof(*idx));
+	struct ctlr_site **idx = calloc(cap, sizeof(struct ctlr_site *));
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->n_sites; i++) {
@@ -127,7 +127,7 @@ struct ctlr_site *ctlr__site_get(struct ctlr *c, const char *name)
 		return NULL;
 	if (c->n_sites == c->cap_sites) {
 		size_t cap = c->cap_sites ? c->cap_sites * 2 : 64;
-		struct ctlr_site **ns = realloc(c->sites, cap * sizeof(*ns));
+		struct ctlr_site **ns = realloc(c->sites, cap * sizeof(struct ctlr_site *));
 		if (!ns)
 			return NULL;
 		c->sites = ns;
@@ -497,6 +497,22 @@ static int load_generation(struct ctlr *c, struct ctlr_site *s)
 	return 0;
 }
 
+/* A new generation for s when its configuration differs from the one it has (or it has none). */
+static int generation_bump(struct ctlr *c, struct ctlr_site *s, const struct edgecfg *ec,
+			   uint32_t *updated)
+{
+	if (s->generation && CRYPTO_memcmp(s->digest, ec->digest, sizeof(s->digest)) == 0)
+		return 0;
+	int rc = store_config_push(c->st, s->name, ec->digest, ctlr__now_ms(), &s->generation);
+	if (rc == 0) {
+		memcpy(s->digest, ec->digest, sizeof(s->digest));
+		(*updated)++;
+		LOG_INFO(CTL, "new generation", "site=%s generation=%" PRIu64, s->name,
+			 s->generation);
+	}
+	return rc;
+}
+
 /* Give the sites of the new plan their generations; push where changed. */
 static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, uint32_t *updated)
 {
@@ -514,17 +530,7 @@ static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, uint32_t 
 			rc = edgecfg_build(wan, (uint32_t)i, psk_source, c, &ec);
 		if (rc != 0)
 			break;
-		if (!s->generation ||
-		    CRYPTO_memcmp(s->digest, ec->digest, sizeof(s->digest)) != 0) {
-			rc = store_config_push(c->st, s->name, ec->digest, ctlr__now_ms(),
-					       &s->generation);
-			if (rc == 0) {
-				memcpy(s->digest, ec->digest, sizeof(s->digest));
-				(*updated)++;
-				LOG_INFO(CTL, "new generation", "site=%s generation=%" PRIu64,
-					 s->name, s->generation);
-			}
-		}
+		rc = generation_bump(c, s, ec, updated);
 		edgecfg_free(ec);
 	}
 	return rc;

@@ -123,12 +123,13 @@ void ctlr__site_status(const struct ctlr *c, const struct ctlr_site *s, Sdwan__A
 static void do_status(struct ctlr *c, struct resp *rs)
 {
 	Sdwan__Admin__Status *st = arena_alloc(&rs->a, sizeof(*st));
-	Sdwan__Admin__SiteStatus **v = arena_alloc(&rs->a, (c->n_sites + 1) * sizeof(*v));
+	Sdwan__Admin__SiteStatus **v =
+		arena_alloc(&rs->a, (c->n_sites + 1) * sizeof(Sdwan__Admin__SiteStatus *));
 	Sdwan__Admin__SiteStatus *items = arena_alloc(&rs->a, (c->n_sites + 1) * sizeof(*items));
 	Sdwan__Admin__Status__CountersEntry *ce =
 		arena_alloc(&rs->a, (CTLR_C_COUNT + 8) * sizeof(*ce));
-	Sdwan__Admin__Status__CountersEntry **cv =
-		arena_alloc(&rs->a, (CTLR_C_COUNT + 8) * sizeof(*cv));
+	Sdwan__Admin__Status__CountersEntry **cv = arena_alloc(
+		&rs->a, (CTLR_C_COUNT + 8) * sizeof(Sdwan__Admin__Status__CountersEntry *));
 	if (!st || !v || !items || !ce || !cv) {
 		fail(rs, "out of memory");
 		return;
@@ -194,7 +195,7 @@ static void do_status(struct ctlr *c, struct resp *rs)
 static Sdwan__Admin__Event **events_out(struct resp *rs, const struct store_event *ev, size_t n,
 					const char *site_filter, size_t *count)
 {
-	Sdwan__Admin__Event **v = arena_alloc(&rs->a, (n + 1) * sizeof(*v));
+	Sdwan__Admin__Event **v = arena_alloc(&rs->a, (n + 1) * sizeof(Sdwan__Admin__Event *));
 	Sdwan__Admin__Event *items = arena_alloc(&rs->a, (n + 1) * sizeof(*items));
 	*count = 0;
 	if (!v || !items)

@@ -43,7 +43,7 @@ struct edgecfg_wan {
 
 static int site_prefixes(struct edgecfg_wan *w, const struct topo_site *s, struct edgecfg_site *o)
 {
-	o->prefixes = arena_alloc(&w->arena, (s->n_subnets + 1) * sizeof(*o->prefixes));
+	o->prefixes = arena_alloc(&w->arena, (s->n_subnets + 1) * sizeof(Sdwan__Prefix *));
 	if (!o->prefixes)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_subnets; i++) {
@@ -62,8 +62,8 @@ static int site_prefixes(struct edgecfg_wan *w, const struct topo_site *s, struc
 static int site_links(struct edgecfg_wan *w, const struct topo_site *s, struct edgecfg_site *o)
 {
 	size_t n = s->n_links + 1;
-	o->endpoints = arena_alloc(&w->arena, n * sizeof(*o->endpoints));
-	o->links = arena_alloc(&w->arena, n * sizeof(*o->links));
+	o->endpoints = arena_alloc(&w->arena, n * sizeof(Sdwan__Endpoint *));
+	o->links = arena_alloc(&w->arena, n * sizeof(Sdwan__UnderlayLink *));
 	if (!o->endpoints || !o->links)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_links; i++) {
@@ -100,7 +100,7 @@ static int site_links(struct edgecfg_wan *w, const struct topo_site *s, struct e
 static int wan_table(struct edgecfg_wan *w)
 {
 	const struct topo *t = w->plan->topo;
-	w->wan_prefixes = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(*w->wan_prefixes));
+	w->wan_prefixes = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(Sdwan__SitePrefixes *));
 	if (!w->wan_prefixes)
 		return -ENOMEM;
 	Sdwan__EdgeConfig only = SDWAN__EDGE_CONFIG__INIT;
@@ -334,7 +334,7 @@ int edgecfg_build(const struct edgecfg_wan *w, uint32_t site, edgecfg_psk_fn *ps
 	size_t n = pe->count;
 	int rc = -ENOMEM;
 	ec->tunnel_store = calloc(n + 1, sizeof(*ec->tunnel_store) + EDGECFG_NAME_LEN);
-	ec->tunnel_ptrs = calloc(n + 1, sizeof(*ec->tunnel_ptrs));
+	ec->tunnel_ptrs = calloc(n + 1, sizeof(Sdwan__Tunnel *));
 	ec->psks = calloc(n + 1, EDGECFG_PSK_LEN);
 	ec->slots = n + 1;
 	if (!ec->tunnel_store || !ec->tunnel_ptrs || !ec->psks)
