@@ -110,8 +110,12 @@ static size_t nonce_min(const uint8_t *a, size_t alen, const uint8_t *b, size_t 
 	return a_low ? alen : blen;
 }
 
-void ike__ccsa_clear(struct ike_ccsa *c)
+void ike__ccsa_clear(struct ike_ikesa *sa)
 {
+	struct ike_ccsa *c = &sa->ccsa;
+
+	if (c->kind != IKE_CCSA_NONE)
+		ike__child_spi_release(sa->eng, c->spi_in);
 	ike_kex_free(c->kex);
 	OPENSSL_cleanse(c, sizeof(*c));
 	c->kind = IKE_CCSA_NONE;
@@ -180,8 +184,10 @@ int ike__child_add(struct ike_ikesa *sa, uint32_t spi_in, uint32_t spi_out)
 	struct ike_child *c = calloc(1, sizeof(*c));
 	struct ike_child **pp = &sa->children;
 
-	if (!c)
+	if (!c || ike__child_spi_hold(sa->eng, spi_in) != 0) {
+		free(c);
 		return -ENOMEM;
+	}
 	c->spi_in = spi_in;
 	c->spi_out = spi_out;
 	c->state = IKE_CHILD_INSTALLED;
@@ -199,18 +205,6 @@ struct ike_child *ike__child_find(const struct ike_ikesa *sa, uint32_t spi, bool
 		if ((by_out ? c->spi_out : c->spi_in) == spi)
 			return c;
 	return NULL;
-}
-
-bool ike__child_spi_in_use(const struct ike_engine *eng, uint32_t spi)
-{
-	for (const struct ike_ikesa *s = eng->sas; s; s = s->next) {
-		if (s->child_spi_in == spi ||
-		    (s->ccsa.kind != IKE_CCSA_NONE && s->ccsa.spi_in == spi))
-			return true;
-		if (ike__child_find(s, spi, false))
-			return true;
-	}
-	return false;
 }
 
 void ike__child_remove(struct ike_ikesa *sa, struct ike_child *c, enum ike_child_down_reason why)
@@ -237,6 +231,7 @@ void ike__child_remove(struct ike_ikesa *sa, struct ike_child *c, enum ike_child
 				    c->spi_out, why);
 	snprintf(reason, sizeof(reason), "Child SA removed: %s", ike_child_down_reason_name(why));
 	child_event(sa, IKE_EVENT_CHILD_DELETED, c->spi_in, c->spi_out, 0, 0, 0, reason);
+	ike__child_spi_release(eng, c->spi_in);
 	free(c);
 }
 
@@ -327,7 +322,7 @@ static void ccsa_abandon(struct ike_ikesa *sa)
 		if (peer_new && peer_new->state == IKE_STATE_ESTABLISHED)
 			ike_rekey_finish(sa, peer_new, false);
 	}
-	ike__ccsa_clear(c);
+	ike__ccsa_clear(sa);
 }
 
 void ike__child_sa_ending(struct ike_ikesa *sa)
@@ -607,7 +602,7 @@ static int ccsa_start(struct ike_ikesa *sa, enum ike_ccsa_kind kind, uint32_t ol
 	struct ike_ikesa *n;
 	int rc;
 
-	ike__ccsa_clear(c);
+	ike__ccsa_clear(sa);
 	c->kind = kind;
 	c->old_spi_in = old_spi_in;
 	c->ni_len = IKE_NONCE_LEN;
@@ -617,18 +612,20 @@ static int ccsa_start(struct ike_ikesa *sa, enum ike_ccsa_kind kind, uint32_t ol
 		rc = ike__sa_new(eng, sa->peer, true, &n);
 		if (rc == 0) {
 			n->local = sa->local;
-			n->remote = sa->remote;
+			ike__sa_set_remote(n, &sa->remote);
 			c->new_sa = ike__sa_handle(n);
 		}
 	} else if (rc == 0) {
 		c->group = cfg->esp.group;
 		rc = child_spi_new(eng, &c->spi_in);
+		if (rc == 0 && (rc = ike__child_spi_hold(eng, c->spi_in)) != 0)
+			c->spi_in = 0;
 	}
 	if (rc == 0)
 		rc = ccsa_send(sa);
 	if (rc != 0) {
 		drop_new_sa(sa);
-		ike__ccsa_clear(c);
+		ike__ccsa_clear(sa);
 		return rc;
 	}
 	LOG_INFO(IKE, "CREATE_CHILD_SA request sent",
@@ -1165,7 +1162,7 @@ void ike__child_process_response(struct ike_ikesa *sa, const struct ike_payloads
 		ccsa_refused(sa, 0, why);
 		return;
 	}
-	ike__ccsa_clear(c);
+	ike__ccsa_clear(sa);
 }
 
 /* ---- responder ---- */
@@ -1496,7 +1493,7 @@ static void responder_ike(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 		goto fail;
 	n->spi_i = spi_i;
 	n->local = sa->local;
-	n->remote = sa->remote;
+	ike__sa_set_remote(n, &sa->remote);
 	n->nat_local = sa->nat_local;
 	n->nat_remote = sa->nat_remote;
 	n->peer_frag = sa->peer_frag;
