@@ -426,7 +426,8 @@ static bool cert_auth_ok(struct ike_ikesa *sa, const struct ike_payloads *pls,
 			 (unsigned)ap->auth.method, cfg->name);
 		return false;
 	}
-	if (ike__cert_peer_check(cfg, pls, wall_time(sa->eng), &pub, site, why, cap) != 0)
+	if (ike__cert_peer_check(cfg, &sa->peer->peer_cert, pls, wall_time(sa->eng), &pub, site,
+				 why, cap) != 0)
 		goto out;
 	if (signed_octets(sa, of_initiator, id_pl->body, id_pl->len, &oct, &olen) != 0) {
 		snprintf(why, cap, "could not compute the peer's signed octets");

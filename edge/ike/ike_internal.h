@@ -61,6 +61,7 @@ struct ike_peer {
 	struct ike_peer_config cfg;
 	/* Its IKE SAs by state, newest first (ike_index.c), linked through peer_next/peer_prev. */
 	struct ike_ikesa *sas[IKE_STATE_COUNT];
+	struct ike_cert_cache peer_cert; /* the peer's last certificate, decoded */
 };
 
 /* A message kept for retransmission: our outstanding request or our last response. With

@@ -433,6 +433,7 @@ void ike_engine_free(struct ike_engine *eng)
 	while (eng->peers) {
 		struct ike_peer *p = eng->peers;
 		eng->peers = p->next;
+		ike__cert_cache_clear(&p->peer_cert);
 		ike__cert_config_unref(&p->cfg);
 		OPENSSL_cleanse(p, sizeof(*p));
 		free(p);
@@ -568,6 +569,7 @@ int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
 		sa_free(sa);
 	}
 	*pp = p->next;
+	ike__cert_cache_clear(&p->peer_cert);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);
 	return 0;
