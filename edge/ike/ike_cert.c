@@ -484,6 +484,7 @@ void ike__cert_cache_clear(struct ike_cert_cache *c)
 {
 	X509_free(c->cert);
 	free(c->der);
+	X509_STORE_free(c->store);
 	*c = (struct ike_cert_cache){0};
 }
 
@@ -579,7 +580,12 @@ int ike__cert_peer_check(const struct ike_peer_config *cfg, struct ike_cert_cach
 	bool named = x509id_cert_identity(ee, &id) == 0;
 	if (named)
 		snprintf(site, IKE_CERT_SITE_MAX, "%s", id.site);
-	rc = x509id_verify(ee, chain, cfg->ca, &expect, &res);
+	if (cache && !cache->store)
+		cache->store = x509id_store_new(cfg->ca);
+	if (cache && cache->store)
+		rc = x509id_verify_store(cache->store, ee, chain, cfg->ca, &expect, &res);
+	else
+		rc = x509id_verify(ee, chain, cfg->ca, &expect, &res);
 	if (rc != 0) {
 		if (res.verdict == X509ID_WRONG_NAME && named &&
 		    strcmp(id.site, cfg->remote_id) != 0)

@@ -88,6 +88,7 @@ struct ike_cert_cache {
 	uint8_t *der;
 	size_t len;
 	X509 *cert;
+	X509_STORE *store; /* the tunnel's CA alone, built on first use rather than per verify */
 };
 
 void ike__cert_cache_clear(struct ike_cert_cache *c);

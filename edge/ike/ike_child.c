@@ -538,7 +538,7 @@ static int ccsa_send(struct ike_ikesa *sa)
 	if (c->group && (!c->kex || ike_kex_group(c->kex) != c->group)) {
 		ike_kex_free(c->kex);
 		c->kex = NULL;
-		rc = ike_kex_new(c->group, &c->kex);
+		rc = ike_kex_new_gen(sa->eng->kex_gen, c->group, &c->kex);
 		if (rc != 0)
 			goto out;
 	}
@@ -1387,7 +1387,7 @@ static void responder_child(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	if (rc == 0)
 		rc = child_spi_new(eng, &spi_in);
 	if (rc == 0 && ca->group) {
-		rc = ike_kex_new(ca->group, &kex);
+		rc = ike_kex_new_gen(eng->kex_gen, ca->group, &kex);
 		if (rc == 0 && kex_shared(kex, &cp->ke, shared, &shared_len) != 0) {
 			snprintf(ca->why, sizeof(ca->why),
 				 "peer's PFS KE data is not a valid %u key", (unsigned)ca->group);
@@ -1502,7 +1502,7 @@ static void responder_ike(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	n->nr_len = IKE_NONCE_LEN;
 	rc = ike__random(eng, n->nr, n->nr_len);
 	if (rc == 0)
-		rc = ike_kex_new(cfg->ike.group, &n->kex);
+		rc = ike_kex_new_gen(eng->kex_gen, cfg->ike.group, &n->kex);
 	if (rc == 0)
 		rc = ike_kex_public(n->kex, pub, sizeof(pub), &pub_len);
 	if (rc == 0)

@@ -193,7 +193,7 @@ int ike__init_request_send(struct ike_ikesa *sa)
 
 	/* A repeat (with a cookie) keeps SPIi, nonce and KE: §2.6 "all other payloads unchanged".
 	 */
-	if (!sa->kex && (rc = ike_kex_new(cfg->ike.group, &sa->kex)) != 0)
+	if (!sa->kex && (rc = ike_kex_new_gen(sa->eng->kex_gen, cfg->ike.group, &sa->kex)) != 0)
 		return rc;
 	if (sa->ni_len == 0) {
 		rc = ike__random(eng, sa->ni, IKE_NONCE_LEN);
@@ -623,7 +623,7 @@ static void responder_create(struct ike_engine *eng, struct ike_peer *peer,
 	ike__natt_after_init(sa);
 	rc = ike__random(eng, sa->nr, sa->nr_len);
 	if (rc == 0)
-		rc = ike_kex_new(peer->cfg.ike.group, &sa->kex);
+		rc = ike_kex_new_gen(eng->kex_gen, peer->cfg.ike.group, &sa->kex);
 	if (rc != 0) {
 		ike__sa_fail(sa, phase, 0, "could not create nonce or key pair: %s",
 			     sdw_strerror(rc));

@@ -234,7 +234,8 @@ struct ike_engine {
 	size_t n_sas;
 	struct ike_sa_table index[IKE_SA_INDEX_COUNT];
 	struct ike_spi_set child_spis;
-	uint64_t hash_key[2]; /* SipHash key of the indexes */
+	uint64_t hash_key[2];        /* SipHash key of the indexes */
+	struct ike_kex_gen *kex_gen; /* key generation contexts, set up once */
 	size_t half_open;
 	uint8_t cookie_secret[32];
 	uint8_t cookie_version;

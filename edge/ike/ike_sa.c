@@ -388,6 +388,8 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 	rc = ike__random(eng, eng->cookie_secret, sizeof(eng->cookie_secret));
 	if (rc == 0)
 		rc = ike__index_init(eng);
+	if (rc == 0 && !(eng->kex_gen = ike_kex_gen_new()))
+		rc = -ENOMEM;
 	if (rc != 0) {
 		ike_engine_free(eng);
 		return rc;
@@ -430,6 +432,7 @@ void ike_engine_free(struct ike_engine *eng)
 		sa_free(sa);
 	}
 	ike__index_free(eng);
+	ike_kex_gen_free(eng->kex_gen);
 	while (eng->peers) {
 		struct ike_peer *p = eng->peers;
 		eng->peers = p->next;
