@@ -745,21 +745,45 @@ static int identity_result(X509 *cert, const struct x509id_expect *expect,
 	return 0;
 }
 
+X509_STORE *x509id_store_new(X509 *ca)
+{
+	X509_STORE *store = ca ? X509_STORE_new() : NULL;
+
+	if (store && X509_STORE_add_cert(store, ca) != 1) {
+		X509_STORE_free(store);
+		store = NULL;
+	}
+	ERR_clear_error();
+	return store;
+}
+
 int x509id_verify(X509 *cert, STACK_OF(X509) * chain, X509 *ca, const struct x509id_expect *expect,
 		  struct x509id_result *res)
 {
-	X509_STORE *store = NULL;
+	X509_STORE *store = x509id_store_new(ca);
+	int rc;
+
+	if (!store && cert && ca && expect) {
+		set_result(res, X509ID_INVALID, "internal error: %s", "out of memory");
+		return -ENOMEM;
+	}
+	rc = x509id_verify_store(store, cert, chain, ca, expect, res);
+	X509_STORE_free(store);
+	return rc;
+}
+
+int x509id_verify_store(X509_STORE *store, X509 *cert, STACK_OF(X509) * chain, X509 *ca,
+			const struct x509id_expect *expect, struct x509id_result *res)
+{
 	X509_STORE_CTX *ctx = NULL;
 	int rc = -EINVAL;
 	set_result(res, X509ID_INVALID, "internal error: %s", "no certificate or CA given");
-	if (!cert || !ca || !expect)
+	if (!cert || !ca || !expect || !store)
 		return rc;
 	rc = -ENOMEM;
 	set_result(res, X509ID_INVALID, "internal error: %s", "out of memory");
-	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
-	if (!store || !ctx || X509_STORE_add_cert(store, ca) != 1 ||
-	    X509_STORE_CTX_init(ctx, store, cert, chain) != 1)
+	if (!ctx || X509_STORE_CTX_init(ctx, store, cert, chain) != 1)
 		goto out;
 	/* Strict RFC 5280 checks (key identifiers, CA key usage, explicit EC parameters, ...) and
 	 * the TLS-client purpose, whose key usage rules fit IKE signatures: digitalSignature, and
@@ -779,6 +803,5 @@ int x509id_verify(X509 *cert, STACK_OF(X509) * chain, X509 *ca, const struct x50
 out:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
 	return rc;
 }

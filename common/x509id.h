@@ -204,6 +204,17 @@ int x509id_cert_identity(const X509 *cert, struct x509id_identity *out)
 int x509id_verify(X509 *cert, STACK_OF(X509) * chain, X509 *ca, const struct x509id_expect *expect,
 		  struct x509id_result *res) __attribute__((warn_unused_result));
 
+/*
+ * For callers that verify many certificates under one CA: a trust store holding ca alone
+ * (owned by the caller, X509_STORE_free()), or NULL when out of memory; and x509id_verify()
+ * against it, which then need not build one per call. The store must hold exactly ca (ca is
+ * still passed for the messages); the store is not modified, so one may serve many calls.
+ */
+X509_STORE *x509id_store_new(X509 *ca) __attribute__((warn_unused_result));
+int x509id_verify_store(X509_STORE *store, X509 *cert, STACK_OF(X509) * chain, X509 *ca,
+			const struct x509id_expect *expect, struct x509id_result *res)
+	__attribute__((warn_unused_result));
+
 /* cert's notBefore and notAfter as Unix times. Returns 0 or -EBADMSG. */
 int x509id_cert_validity(const X509 *cert, time_t *not_before, time_t *not_after)
 	__attribute__((warn_unused_result));

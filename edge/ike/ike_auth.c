@@ -218,9 +218,12 @@ static char *id_str(const struct ike_id *id, char *buf, size_t cap)
 	return buf;
 }
 
-/* Our inbound Child SA SPI: random, >= 256 (RFC 4303 §2.1), unique among ours. */
-static int child_spi_new(struct ike_engine *eng, uint32_t *out)
+/* The first Child SA's inbound SPI of sa: random, >= 256 (RFC 4303 §2.1), unique among ours,
+ * and held (ike__child_spi_hold()) for as long as the SA exists. */
+static int child_spi_new(struct ike_ikesa *sa)
 {
+	struct ike_engine *eng = sa->eng;
+
 	for (int i = 0; i < CHILD_SPI_DRAWS; i++) {
 		uint8_t b[4];
 		int rc = ike__random(eng, b, sizeof(b));
@@ -229,7 +232,11 @@ static int child_spi_new(struct ike_engine *eng, uint32_t *out)
 		uint32_t spi =
 			(uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 		if (spi >= ESP_SPI_MIN && !ike__child_spi_in_use(eng, spi)) {
-			*out = spi;
+			rc = ike__child_spi_hold(eng, spi);
+			if (rc != 0)
+				return rc;
+			ike__child_spi_release(eng, sa->child_spi_in);
+			sa->child_spi_in = spi;
 			return 0;
 		}
 	}
@@ -349,7 +356,7 @@ int ike__auth_request_send(struct ike_ikesa *sa)
 	char why[IKE_CERT_REASON_MAX];
 	int rc;
 
-	rc = child_spi_new(sa->eng, &sa->child_spi_in);
+	rc = child_spi_new(sa);
 	if (rc == 0) {
 		rc = initiator_chain(sa, &len, &first, why, sizeof(why));
 		if (rc != 0) /* the caller's generic failure is then ignored (already failed) */
@@ -419,7 +426,8 @@ static bool cert_auth_ok(struct ike_ikesa *sa, const struct ike_payloads *pls,
 			 (unsigned)ap->auth.method, cfg->name);
 		return false;
 	}
-	if (ike__cert_peer_check(cfg, pls, wall_time(sa->eng), &pub, site, why, cap) != 0)
+	if (ike__cert_peer_check(cfg, &sa->peer->peer_cert, pls, wall_time(sa->eng), &pub, site,
+				 why, cap) != 0)
 		goto out;
 	if (signed_octets(sa, of_initiator, id_pl->body, id_pl->len, &oct, &olen) != 0) {
 		snprintf(why, cap, "could not compute the peer's signed octets");
@@ -600,15 +608,15 @@ static void responder_refuse(struct ike_ikesa *sa, const struct ike_hdr *hdr, ui
 
 /* The tunnel whose remote ID the initiator claims: this SA's, or another one reachable the same
  * way with the same IKE proposal. NULL with a reason if none. */
-static const struct ike_peer *
-responder_identity(struct ike_ikesa *sa, const struct auth_payloads *ap, char *why, size_t cap)
+static struct ike_peer *responder_identity(struct ike_ikesa *sa, const struct auth_payloads *ap,
+					   char *why, size_t cap)
 {
-	const struct ike_peer *cur = sa->peer;
+	struct ike_peer *cur = sa->peer;
 	char got[IKE_ID_MAX + 16];
 
 	if (id_is(&ap->idi, cur->cfg.remote_id))
 		return cur;
-	for (const struct ike_peer *p = sa->eng->peers; p; p = p->next)
+	for (struct ike_peer *p = sa->eng->peers; p; p = p->next)
 		if (p != cur && id_is(&ap->idi, p->cfg.remote_id) &&
 		    ike__peer_accepts(p, &sa->remote, &sa->local) &&
 		    proposal_equal(&p->cfg.ike, &cur->cfg.ike))
@@ -744,7 +752,7 @@ static void responder_accept(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	if (rc == 0) {
 		responder_child(sa, ap, ca);
 		if (ca->notify == 0)
-			rc = child_spi_new(sa->eng, &sa->child_spi_in);
+			rc = child_spi_new(sa);
 	}
 	if (rc == 0 && (rc = responder_chain(sa, ca, &len, &first, why, sizeof(why))) != 0) {
 		/* We cannot prove our identity: tell the initiator, say why here. */
@@ -789,12 +797,12 @@ void ike__auth_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 		responder_refuse(sa, hdr, IKE_N_INVALID_SYNTAX, from, to, why);
 		return;
 	}
-	const struct ike_peer *peer = responder_identity(sa, &ap, why, sizeof(why));
+	struct ike_peer *peer = responder_identity(sa, &ap, why, sizeof(why));
 	if (!peer) {
 		responder_refuse(sa, hdr, IKE_N_AUTHENTICATION_FAILED, from, to, why);
 		return;
 	}
-	sa->peer = peer;
+	ike__sa_set_peer(sa, peer);
 	if (ap.idr_pl && !id_is(&ap.idr, peer->cfg.local_id)) {
 		snprintf(why, sizeof(why), "initiator asked for identity %s; we are fqdn:%s",
 			 id_str(&ap.idr, got, sizeof(got)), peer->cfg.local_id);

@@ -480,9 +480,40 @@ bool ike__cert_req_matches(const struct ike_peer_config *cfg, const struct ike_p
 	return !any_req;
 }
 
+void ike__cert_cache_clear(struct ike_cert_cache *c)
+{
+	X509_free(c->cert);
+	free(c->der);
+	X509_STORE_free(c->store);
+	*c = (struct ike_cert_cache){0};
+}
+
+/* The end-entity certificate from its DER: the cached object when the DER is the same, else
+ * decoded and cached (a failure to cache only costs the next handshake a decode). */
+static int ee_decode(struct ike_cert_cache *cache, const uint8_t *der, size_t len, X509 **out)
+{
+	if (cache && cache->cert && cache->len == len && memcmp(cache->der, der, len) == 0 &&
+	    X509_up_ref(cache->cert) == 1) {
+		*out = cache->cert;
+		return 0;
+	}
+	int rc = x509id_cert_decode(der, len, X509ID_DER, out);
+	if (rc != 0 || !cache)
+		return rc;
+	uint8_t *copy = malloc(len);
+	if (!copy || X509_up_ref(*out) != 1) {
+		free(copy);
+		return 0;
+	}
+	memcpy(copy, der, len);
+	ike__cert_cache_clear(cache);
+	*cache = (struct ike_cert_cache){.der = copy, .len = len, .cert = *out};
+	return 0;
+}
+
 /* Decode the CERT payloads: the first X.509 one is the end entity, the others intermediates. */
-static int peer_certs(const struct ike_payloads *pls, X509 **ee, STACK_OF(X509) * chain, char *why,
-		      size_t cap)
+static int peer_certs(const struct ike_payloads *pls, struct ike_cert_cache *cache, X509 **ee,
+		      STACK_OF(X509) * chain, char *why, size_t cap)
 {
 	struct ike_cert c;
 	int n = 0;
@@ -504,7 +535,8 @@ static int peer_certs(const struct ike_payloads *pls, X509 **ee, STACK_OF(X509) 
 				 IKE_CERT_CHAIN_MAX + 1);
 			return -EKEYREJECTED;
 		}
-		if (x509id_cert_decode(c.data, c.len, X509ID_DER, &x) != 0) {
+		if ((*ee ? x509id_cert_decode(c.data, c.len, X509ID_DER, &x)
+			 : ee_decode(cache, c.data, c.len, &x)) != 0) {
 			snprintf(why, cap, "peer's certificate #%d is not valid DER X.509", n);
 			return -EKEYREJECTED;
 		}
@@ -525,9 +557,9 @@ static int peer_certs(const struct ike_payloads *pls, X509 **ee, STACK_OF(X509) 
 	return 0;
 }
 
-int ike__cert_peer_check(const struct ike_peer_config *cfg, const struct ike_payloads *pls,
-			 time_t at, EVP_PKEY **pub, char site[static IKE_CERT_SITE_MAX], char *why,
-			 size_t cap)
+int ike__cert_peer_check(const struct ike_peer_config *cfg, struct ike_cert_cache *cache,
+			 const struct ike_payloads *pls, time_t at, EVP_PKEY **pub,
+			 char site[static IKE_CERT_SITE_MAX], char *why, size_t cap)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	struct x509id_expect expect = {.site = cfg->remote_id, .at = at};
@@ -542,13 +574,18 @@ int ike__cert_peer_check(const struct ike_peer_config *cfg, const struct ike_pay
 		snprintf(why, cap, "out of memory");
 		goto out;
 	}
-	rc = peer_certs(pls, &ee, chain, why, cap);
+	rc = peer_certs(pls, cache, &ee, chain, why, cap);
 	if (rc != 0)
 		goto out;
 	bool named = x509id_cert_identity(ee, &id) == 0;
 	if (named)
 		snprintf(site, IKE_CERT_SITE_MAX, "%s", id.site);
-	rc = x509id_verify(ee, chain, cfg->ca, &expect, &res);
+	if (cache && !cache->store)
+		cache->store = x509id_store_new(cfg->ca);
+	if (cache && cache->store)
+		rc = x509id_verify_store(cache->store, ee, chain, cfg->ca, &expect, &res);
+	else
+		rc = x509id_verify(ee, chain, cfg->ca, &expect, &res);
 	if (rc != 0) {
 		if (res.verdict == X509ID_WRONG_NAME && named &&
 		    strcmp(id.site, cfg->remote_id) != 0)

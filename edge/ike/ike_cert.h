@@ -78,14 +78,32 @@ int ike__cert_build(struct ike_build *b, const struct ike_peer_config *cfg, bool
 	__attribute__((warn_unused_result));
 
 /*
+ * The end-entity certificate a tunnel's peer presented last, decoded. A peer presents the same
+ * certificate on every handshake and, with OpenSSL 3, decoding one (its key goes through the
+ * provider decoders) costs more than verifying it. Reuse is decided on the exact DER, so it
+ * yields the object decoding would; everything else (chain, validity, name) is still checked
+ * each time. Owned by the tunnel; ike__cert_cache_clear() frees it.
+ */
+struct ike_cert_cache {
+	uint8_t *der;
+	size_t len;
+	X509 *cert;
+	X509_STORE *store; /* the tunnel's CA alone, built on first use rather than per verify */
+};
+
+void ike__cert_cache_clear(struct ike_cert_cache *c);
+
+/*
  * The peer's certificate from the CERT payloads of pls, checked against cfg: chains to cfg->ca
  * (with the other CERT payloads as intermediates), valid at `at`, names site cfg->remote_id.
+ * cache (may be NULL) is the tunnel's last decoded end-entity certificate, updated here.
  * On success *pub is the certificate's public key (owned by the caller) and site[] the site
  * it names. Returns 0, or -EKEYREJECTED with an operator-facing reason in why.
  */
-int ike__cert_peer_check(const struct ike_peer_config *cfg, const struct ike_payloads *pls,
-			 time_t at, EVP_PKEY **pub, char site[static IKE_CERT_SITE_MAX], char *why,
-			 size_t cap) __attribute__((warn_unused_result));
+int ike__cert_peer_check(const struct ike_peer_config *cfg, struct ike_cert_cache *cache,
+			 const struct ike_payloads *pls, time_t at, EVP_PKEY **pub,
+			 char site[static IKE_CERT_SITE_MAX], char *why, size_t cap)
+	__attribute__((warn_unused_result));
 
 /* Whether a CERTREQ in pls names the trust anchor we know as cfg->ca (or carries none, or
  * is empty: "any"). False means the peer trusts another CA than ours. */

@@ -111,8 +111,12 @@ static size_t nonce_min(const uint8_t *a, size_t alen, const uint8_t *b, size_t 
 	return a_low ? alen : blen;
 }
 
-void ike__ccsa_clear(struct ike_ccsa *c)
+void ike__ccsa_clear(struct ike_ikesa *sa)
 {
+	struct ike_ccsa *c = &sa->ccsa;
+
+	if (c->kind != IKE_CCSA_NONE)
+		ike__child_spi_release(sa->eng, c->spi_in);
 	ike_kex_free(c->kex);
 	OPENSSL_cleanse(c, sizeof(*c));
 	c->kind = IKE_CCSA_NONE;
@@ -181,8 +185,10 @@ int ike__child_add(struct ike_ikesa *sa, uint32_t spi_in, uint32_t spi_out)
 	struct ike_child *c = calloc(1, sizeof(*c));
 	struct ike_child **pp = &sa->children;
 
-	if (!c)
+	if (!c || ike__child_spi_hold(sa->eng, spi_in) != 0) {
+		free(c);
 		return -ENOMEM;
+	}
 	c->spi_in = spi_in;
 	c->spi_out = spi_out;
 	c->state = IKE_CHILD_INSTALLED;
@@ -200,18 +206,6 @@ struct ike_child *ike__child_find(const struct ike_ikesa *sa, uint32_t spi, bool
 		if ((by_out ? c->spi_out : c->spi_in) == spi)
 			return c;
 	return NULL;
-}
-
-bool ike__child_spi_in_use(const struct ike_engine *eng, uint32_t spi)
-{
-	for (const struct ike_ikesa *s = eng->sas; s; s = s->next) {
-		if (s->child_spi_in == spi ||
-		    (s->ccsa.kind != IKE_CCSA_NONE && s->ccsa.spi_in == spi))
-			return true;
-		if (ike__child_find(s, spi, false))
-			return true;
-	}
-	return false;
 }
 
 void ike__child_remove(struct ike_ikesa *sa, struct ike_child *c, enum ike_child_down_reason why)
@@ -238,6 +232,7 @@ void ike__child_remove(struct ike_ikesa *sa, struct ike_child *c, enum ike_child
 				    c->spi_out, why);
 	snprintf(reason, sizeof(reason), "Child SA removed: %s", ike_child_down_reason_name(why));
 	child_event(sa, IKE_EVENT_CHILD_DELETED, c->spi_in, c->spi_out, 0, 0, 0, reason);
+	ike__child_spi_release(eng, c->spi_in);
 	free(c);
 }
 
@@ -328,7 +323,7 @@ static void ccsa_abandon(struct ike_ikesa *sa)
 		if (peer_new && peer_new->state == IKE_STATE_ESTABLISHED)
 			ike_rekey_finish(sa, peer_new, false);
 	}
-	ike__ccsa_clear(c);
+	ike__ccsa_clear(sa);
 }
 
 void ike__child_sa_ending(struct ike_ikesa *sa)
@@ -546,7 +541,7 @@ static int ccsa_send(struct ike_ikesa *sa)
 	if (c->group && (!c->kex || ike_kex_group(c->kex) != c->group)) {
 		ike_kex_free(c->kex);
 		c->kex = NULL;
-		rc = ike_kex_new(c->group, &c->kex);
+		rc = ike_kex_new_gen(sa->eng->kex_gen, c->group, &c->kex);
 		if (rc != 0)
 			goto out;
 	}
@@ -610,7 +605,7 @@ static int ccsa_start(struct ike_ikesa *sa, enum ike_ccsa_kind kind, uint32_t ol
 	struct ike_ikesa *n;
 	int rc;
 
-	ike__ccsa_clear(c);
+	ike__ccsa_clear(sa);
 	c->kind = kind;
 	c->old_spi_in = old_spi_in;
 	c->ni_len = IKE_NONCE_LEN;
@@ -620,18 +615,20 @@ static int ccsa_start(struct ike_ikesa *sa, enum ike_ccsa_kind kind, uint32_t ol
 		rc = ike__sa_new(eng, sa->peer, true, &n);
 		if (rc == 0) {
 			n->local = sa->local;
-			n->remote = sa->remote;
+			ike__sa_set_remote(n, &sa->remote);
 			c->new_sa = ike__sa_handle(n);
 		}
 	} else if (rc == 0) {
 		c->group = cfg->esp.group;
 		rc = child_spi_new(eng, &c->spi_in);
+		if (rc == 0 && (rc = ike__child_spi_hold(eng, c->spi_in)) != 0)
+			c->spi_in = 0;
 	}
 	if (rc == 0)
 		rc = ccsa_send(sa);
 	if (rc != 0) {
 		drop_new_sa(sa);
-		ike__ccsa_clear(c);
+		ike__ccsa_clear(sa);
 		return rc;
 	}
 	LOG_INFO(IKE, "CREATE_CHILD_SA request sent",
@@ -1168,7 +1165,7 @@ void ike__child_process_response(struct ike_ikesa *sa, const struct ike_payloads
 		ccsa_refused(sa, 0, why);
 		return;
 	}
-	ike__ccsa_clear(c);
+	ike__ccsa_clear(sa);
 }
 
 /* ---- responder ---- */
@@ -1393,7 +1390,7 @@ static void responder_child(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	if (rc == 0)
 		rc = child_spi_new(eng, &spi_in);
 	if (rc == 0 && ca->group) {
-		rc = ike_kex_new(ca->group, &kex);
+		rc = ike_kex_new_gen(eng->kex_gen, ca->group, &kex);
 		if (rc == 0 && kex_shared(kex, &cp->ke, shared, &shared_len) != 0) {
 			snprintf(ca->why, sizeof(ca->why),
 				 "peer's PFS KE data is not a valid %u key", (unsigned)ca->group);
@@ -1499,7 +1496,7 @@ static void responder_ike(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 		goto fail;
 	n->spi_i = spi_i;
 	n->local = sa->local;
-	n->remote = sa->remote;
+	ike__sa_set_remote(n, &sa->remote);
 	n->nat_local = sa->nat_local;
 	n->nat_remote = sa->nat_remote;
 	n->peer_frag = sa->peer_frag;
@@ -1508,7 +1505,7 @@ static void responder_ike(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 	n->nr_len = IKE_NONCE_LEN;
 	rc = ike__random(eng, n->nr, n->nr_len);
 	if (rc == 0)
-		rc = ike_kex_new(cfg->ike.group, &n->kex);
+		rc = ike_kex_new_gen(eng->kex_gen, cfg->ike.group, &n->kex);
 	if (rc == 0)
 		rc = ike_kex_public(n->kex, pub, sizeof(pub), &pub_len);
 	if (rc == 0)

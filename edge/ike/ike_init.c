@@ -193,7 +193,7 @@ int ike__init_request_send(struct ike_ikesa *sa)
 
 	/* A repeat (with a cookie) keeps SPIi, nonce and KE: §2.6 "all other payloads unchanged".
 	 */
-	if (!sa->kex && (rc = ike_kex_new(cfg->ike.group, &sa->kex)) != 0)
+	if (!sa->kex && (rc = ike_kex_new_gen(sa->eng->kex_gen, cfg->ike.group, &sa->kex)) != 0)
 		return rc;
 	if (sa->ni_len == 0) {
 		rc = ike__random(eng, sa->ni, IKE_NONCE_LEN);
@@ -504,13 +504,13 @@ static void refused(struct ike_engine *eng, const struct ike_peer *peer, uint16_
 
 /* The tunnel to answer with: the first configured for these addresses whose IKE proposal the
  * offer allows; *first_addr_match gets the first for these addresses at all (for the error). */
-static const struct ike_peer *responder_peer(struct ike_engine *eng, const struct ike_sa *offer,
-					     const struct ike_endpoint *from,
-					     const struct ike_endpoint *to, int *chosen,
-					     const struct ike_peer **first_addr_match)
+static struct ike_peer *responder_peer(struct ike_engine *eng, const struct ike_sa *offer,
+				       const struct ike_endpoint *from,
+				       const struct ike_endpoint *to, int *chosen,
+				       struct ike_peer **first_addr_match)
 {
 	*first_addr_match = NULL;
-	for (const struct ike_peer *p = eng->peers; p; p = p->next) {
+	for (struct ike_peer *p = eng->peers; p; p = p->next) {
 		if (!ike__peer_accepts(p, from, to))
 			continue;
 		if (!*first_addr_match)
@@ -597,7 +597,7 @@ static int responder_answer(struct ike_ikesa *sa, const uint8_t *pkt, size_t len
 }
 
 /* Create the responder's SA and answer. */
-static void responder_create(struct ike_engine *eng, const struct ike_peer *peer,
+static void responder_create(struct ike_engine *eng, struct ike_peer *peer,
 			     const struct init_payloads *ip, uint8_t prop_num, const uint8_t *pkt,
 			     size_t len, const struct ike_endpoint *from,
 			     const struct ike_endpoint *to)
@@ -612,7 +612,7 @@ static void responder_create(struct ike_engine *eng, const struct ike_peer *peer
 	}
 	sa->spi_i = eng->rx.hdr.spi_i;
 	sa->local = *to;
-	sa->remote = *from;
+	ike__sa_set_remote(sa, from);
 	sa->msgid_peer_next = 1; /* IKE_SA_INIT was message 0 */
 	sa->peer_frag = ip->frag;
 	sa->peer_sig_hashes = ip->sig_hashes;
@@ -623,7 +623,7 @@ static void responder_create(struct ike_engine *eng, const struct ike_peer *peer
 	ike__natt_after_init(sa);
 	rc = ike__random(eng, sa->nr, sa->nr_len);
 	if (rc == 0)
-		rc = ike_kex_new(peer->cfg.ike.group, &sa->kex);
+		rc = ike_kex_new_gen(eng->kex_gen, peer->cfg.ike.group, &sa->kex);
 	if (rc != 0) {
 		ike__sa_fail(sa, phase, 0, "could not create nonce or key pair: %s",
 			     sdw_strerror(rc));
@@ -647,7 +647,7 @@ void ike__init_process_request(struct ike_engine *eng, const uint8_t *pkt, size_
 {
 	struct ike_sa offer;
 	struct init_payloads ip = {.sa = &offer};
-	const struct ike_peer *peer, *addr_peer;
+	struct ike_peer *peer, *addr_peer;
 	char reason[512], a[IP_ADDR_STRLEN], b[24], c[24];
 	int chosen = -1;
 

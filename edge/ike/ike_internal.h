@@ -59,6 +59,9 @@ enum ike_internal_len {
 struct ike_peer {
 	struct ike_peer *next;
 	struct ike_peer_config cfg;
+	/* Its IKE SAs by state, newest first (ike_index.c), linked through peer_next/peer_prev. */
+	struct ike_ikesa *sas[IKE_STATE_COUNT];
+	struct ike_cert_cache peer_cert; /* the peer's last certificate, decoded */
 };
 
 /* A message kept for retransmission: our outstanding request or our last response. With
@@ -116,15 +119,53 @@ struct ike_ccsa {
 	uint64_t peer_sa;     /* the IKE SA the peer's exchange made (our handle) */
 };
 
+/* The engine's hash indexes of IKE SAs (ike_index.c). */
+enum ike_sa_index {
+	IKE_SA_INDEX_HANDLE,   /* our SPI; every SA */
+	IKE_SA_INDEX_PEER_SPI, /* SPI_i, remote address and port; responder SAs */
+	IKE_SA_INDEX_COUNT,
+};
+
+/* An SA's link in one index; the hash is kept so the table can grow or unlink without the key
+ * fields. */
+struct ike_sa_link {
+	struct ike_ikesa *next;
+	uint64_t hash;
+	bool linked;
+};
+
+/* A chained hash table of IKE SAs through their struct ike_sa_link; owns only the buckets. */
+struct ike_sa_table {
+	struct ike_ikesa **bucket;
+	size_t mask; /* buckets - 1, a power of two */
+	size_t n;
+};
+
+/* Our inbound Child SA SPIs in use, each with its number of holders (an SA's first-child SPI,
+ * an outstanding CREATE_CHILD_SA, a Child SA): open addressing, 0 marks a free slot. */
+struct ike_spi_slot {
+	uint32_t spi;
+	uint32_t holders;
+};
+
+struct ike_spi_set {
+	struct ike_spi_slot *slot;
+	size_t mask; /* slots - 1, a power of two */
+	size_t n;
+};
+
 /* One IKE SA. (struct ike_sa is the SA payload in ike_msg.h, hence the name.) */
 struct ike_ikesa {
 	struct ike_ikesa *next;
 	struct ike_engine *eng;
-	const struct ike_peer *peer; /* the tunnel it serves; never NULL */
-	bool initiator;              /* we are the original initiator */
+	struct ike_peer *peer; /* the tunnel it serves; never NULL; set by ike__sa_set_peer() */
+	bool initiator;        /* we are the original initiator */
 	enum ike_state state;
 	uint64_t spi_i, spi_r;
+	/* remote is indexed for responder SAs: change it with ike__sa_set_remote(). */
 	struct ike_endpoint local, remote;
+	struct ike_sa_link idx[IKE_SA_INDEX_COUNT];
+	struct ike_ikesa *peer_next, *peer_prev; /* peer->sas[state] */
 	uint64_t deadline; /* INIT_REPLIED: half-open timeout; FAILED: end of linger */
 
 	/* §2.3 message IDs, window size 1. */
@@ -189,8 +230,12 @@ struct ike_engine {
 	struct ike_env env;
 	struct ike_engine_config cfg;
 	struct ike_peer *peers;
-	struct ike_ikesa *sas;
+	struct ike_ikesa *sas; /* owns every SA; newest first */
 	size_t n_sas;
+	struct ike_sa_table index[IKE_SA_INDEX_COUNT];
+	struct ike_spi_set child_spis;
+	uint64_t hash_key[2];        /* SipHash key of the indexes */
+	struct ike_kex_gen *kex_gen; /* key generation contexts, set up once */
 	size_t half_open;
 	uint8_t cookie_secret[32];
 	uint8_t cookie_version;
@@ -240,14 +285,43 @@ void ike__drop(struct ike_engine *eng, enum ike_drop why, const struct ike_endpo
 /* A new SA for peer in IKE_STATE_IDLE, with our SPI drawn (unique in the engine), linked into
  * the engine; *out borrows it. Returns 0, -ENOMEM, the random source's error, or -EAGAIN if no
  * unused SPI came up. */
-int ike__sa_new(struct ike_engine *eng, const struct ike_peer *peer, bool initiator,
+int ike__sa_new(struct ike_engine *eng, struct ike_peer *peer, bool initiator,
 		struct ike_ikesa **out) __attribute__((warn_unused_result));
 
 /* Our SPI: the SA's handle. */
 uint64_t ike__sa_handle(const struct ike_ikesa *sa);
 
+/* --- indexes (ike_index.c) --- */
+
+/* Set up and free the indexes of an engine. ike__index_init() draws the hash key. */
+int ike__index_init(struct ike_engine *eng) __attribute__((warn_unused_result));
+void ike__index_free(struct ike_engine *eng);
+
+/* Link a new SA (our SPI drawn, state and peer set) into the handle and per-tunnel indexes;
+ * ike__index_sa_remove() unlinks it from every index, before it leaves eng->sas. */
+void ike__index_sa_add(struct ike_ikesa *sa);
+void ike__index_sa_remove(struct ike_ikesa *sa);
+
+/* sa->state changed from old (ike__sa_set_state()). */
+void ike__index_sa_state(struct ike_ikesa *sa, enum ike_state old);
+
+/* Move sa to another tunnel (the responder learns it from IKE_AUTH's identities). */
+void ike__sa_set_peer(struct ike_ikesa *sa, struct ike_peer *peer);
+
+/* Set the peer's address and port, re-indexing a responder SA (set spi_i before). */
+void ike__sa_set_remote(struct ike_ikesa *sa, const struct ike_endpoint *remote);
+
 /* The SA with this handle, or NULL. */
 struct ike_ikesa *ike__sa_by_handle(const struct ike_engine *eng, uint64_t handle);
+
+/* The newest responder SA with this SPI_i and peer address and port, or NULL. */
+struct ike_ikesa *ike__sa_by_peer_spi(const struct ike_engine *eng, uint64_t spi_i,
+				      const struct ike_endpoint *remote);
+
+/* Hold an inbound Child SA SPI (ike__child_spi_in_use() is true while anyone holds it), and
+ * give a hold back. Hold: 0 or -ENOMEM. SPI 0 is never held. */
+int ike__child_spi_hold(struct ike_engine *eng, uint32_t spi) __attribute__((warn_unused_result));
+void ike__child_spi_release(struct ike_engine *eng, uint32_t spi);
 
 /* The one place an SA changes state: checks the transition table, logs "old -> new (reason)" at
  * notice, counts it, keeps the half-open count, reports IKE_EVENT_STATE. A forbidden transition
@@ -268,7 +342,7 @@ void ike__event(struct ike_engine *eng, const struct ike_ikesa *sa, enum ike_eve
 bool ike__peer_accepts(const struct ike_peer *p, const struct ike_endpoint *remote,
 		       const struct ike_endpoint *local);
 
-/* Another SA of the same tunnel in a given state, or NULL. */
+/* Another SA of the same tunnel in a given state (the newest to enter it), or NULL. */
 struct ike_ikesa *ike__sa_find_peer(struct ike_engine *eng, const struct ike_peer *peer,
 				    const struct ike_ikesa *except, enum ike_state state);
 
@@ -385,8 +459,8 @@ void ike__child_process_request(struct ike_ikesa *sa, const struct ike_hdr *hdr,
 				const struct ike_endpoint *to);
 void ike__child_process_response(struct ike_ikesa *sa, const struct ike_payloads *pls);
 
-/* Free what the outstanding CREATE_CHILD_SA holds (the KE key pair). */
-void ike__ccsa_clear(struct ike_ccsa *c);
+/* Free what the outstanding CREATE_CHILD_SA of sa holds (the KE key pair, its SPI). */
+void ike__ccsa_clear(struct ike_ikesa *sa);
 
 /* --- INFORMATIONAL Delete (ike_info.c) --- */
 

@@ -61,16 +61,66 @@ static int wrap(uint16_t group, EVP_PKEY *key, struct ike_kex **out)
 
 int ike_kex_new(uint16_t group, struct ike_kex **out)
 {
+	return ike_kex_new_gen(NULL, group, out);
+}
+
+enum {
+	KEX_GEN_GROUPS = 3
+}; /* 19, 20, 31 */
+
+struct ike_kex_gen {
+	EVP_PKEY_CTX *ctx[KEX_GEN_GROUPS];
+};
+
+struct ike_kex_gen *ike_kex_gen_new(void)
+{
+	return calloc(1, sizeof(struct ike_kex_gen));
+}
+
+void ike_kex_gen_free(struct ike_kex_gen *gen)
+{
+	if (!gen)
+		return;
+	for (int i = 0; i < KEX_GEN_GROUPS; i++)
+		EVP_PKEY_CTX_free(gen->ctx[i]);
+	free(gen);
+}
+
+/* gen's key generation context for a group (set up now if need be), or NULL. */
+static EVP_PKEY_CTX *gen_ctx(struct ike_kex_gen *gen, uint16_t group, const char *curve)
+{
+	int i = group == 31 ? 2 : group == 20 ? 1 : 0;
+	EVP_PKEY_CTX *ctx = gen->ctx[i];
+
+	if (ctx)
+		return ctx;
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, group == 31 ? "X25519" : "EC", NULL);
+	if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 ||
+	    (curve && EVP_PKEY_CTX_set_group_name(ctx, curve) != 1)) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	gen->ctx[i] = ctx;
+	return ctx;
+}
+
+int ike_kex_new_gen(struct ike_kex_gen *gen, uint16_t group, struct ike_kex **out)
+{
 	*out = NULL;
 	size_t coord;
 	const char *curve = ecp_curve(group, &coord);
 	EVP_PKEY *key = NULL;
-	if (group == 31)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-	else if (curve)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
-	else
+	if (group != 31 && !curve)
 		return -ENOTSUP;
+	if (gen) {
+		EVP_PKEY_CTX *ctx = gen_ctx(gen, group, curve);
+		if (ctx && EVP_PKEY_generate(ctx, &key) != 1)
+			key = NULL;
+	} else if (group == 31) {
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	} else {
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+	}
 	if (!key)
 		return -EIO;
 	return wrap(group, key, out);

@@ -29,6 +29,18 @@ size_t ike_kex_shared_len(uint16_t group);
  * group, -EIO on a library failure. */
 int ike_kex_new(uint16_t group, struct ike_kex **out) __attribute__((warn_unused_result));
 
+/* Key generation contexts of the groups, each set up on first use and then reused: with
+ * OpenSSL 3, setting one up (finding the algorithm among the providers) costs a good part of an
+ * x25519 key generation. One per engine, used from its thread only. new: NULL when out of
+ * memory; free: NULL-safe. */
+struct ike_kex_gen;
+struct ike_kex_gen *ike_kex_gen_new(void) __attribute__((warn_unused_result));
+void ike_kex_gen_free(struct ike_kex_gen *gen);
+
+/* ike_kex_new() with gen's contexts (gen NULL: a fresh context, as ike_kex_new()). */
+int ike_kex_new_gen(struct ike_kex_gen *gen, uint16_t group, struct ike_kex **out)
+	__attribute__((warn_unused_result));
+
 /* A key pair from known private (and, for ECP, public) values: for test vectors only. pub is
  * ignored for x25519. */
 int ike_kex_from_private(uint16_t group, const uint8_t *priv, size_t priv_len, const uint8_t *pub,

@@ -39,32 +39,48 @@ size_t ike_prf_len(enum ike_prf alg)
 	}
 }
 
-/* One HMAC over up to three pieces, so callers never concatenate secrets into temporaries. */
-static int hmac3(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *d1, size_t l1,
-		 const uint8_t *d2, size_t l2, const uint8_t *d3, size_t l3, uint8_t *out)
+/* An HMAC context for alg keyed with key, or NULL. */
+static EVP_MAC_CTX *hmac_new(enum ike_prf alg, const uint8_t *key, size_t key_len)
 {
 	const char *md = digest_name(alg);
 	if (!md || !key || key_len == 0)
-		return -EINVAL;
+		return NULL;
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md, 0),
 		OSSL_PARAM_construct_end(),
 	};
+	EVP_MAC_free(mac); /* the context holds its own reference */
+	if (ctx && EVP_MAC_init(ctx, key, key_len, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* One HMAC over up to three pieces with a keyed context, so callers never concatenate secrets
+ * into temporaries. */
+static int hmac3_ctx(EVP_MAC_CTX *ctx, enum ike_prf alg, const uint8_t *d1, size_t l1,
+		     const uint8_t *d2, size_t l2, const uint8_t *d3, size_t l3, uint8_t *out)
+{
 	size_t out_len = 0;
-	int rc = -EIO;
-	if (!ctx || EVP_MAC_init(ctx, key, key_len, params) != 1)
-		goto out;
 	if ((l1 && EVP_MAC_update(ctx, d1, l1) != 1) || (l2 && EVP_MAC_update(ctx, d2, l2) != 1) ||
 	    (l3 && EVP_MAC_update(ctx, d3, l3) != 1))
-		goto out;
+		return -EIO;
 	if (EVP_MAC_final(ctx, out, &out_len, IKE_PRF_MAX_LEN) != 1 || out_len != ike_prf_len(alg))
-		goto out;
-	rc = 0;
-out:
+		return -EIO;
+	return 0;
+}
+
+static int hmac3(enum ike_prf alg, const uint8_t *key, size_t key_len, const uint8_t *d1, size_t l1,
+		 const uint8_t *d2, size_t l2, const uint8_t *d3, size_t l3, uint8_t *out)
+{
+	if (!digest_name(alg) || !key || key_len == 0)
+		return -EINVAL;
+	EVP_MAC_CTX *ctx = hmac_new(alg, key, key_len);
+	int rc = ctx ? hmac3_ctx(ctx, alg, d1, l1, d2, l2, d3, l3, out) : -EIO;
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	return rc;
 }
 
@@ -80,13 +96,23 @@ int ike_prf_plus(enum ike_prf alg, const uint8_t *key, size_t key_len, const uin
 	size_t h = ike_prf_len(alg);
 	if (h == 0 || out_len > IKE_PRF_PLUS_MAX_ITER * h)
 		return -EINVAL;
+	if (out_len == 0)
+		return 0;
+	if (!key || key_len == 0)
+		return -EINVAL;
+	/* One keyed context for every block: OpenSSL 3 would look the digest up again for each
+	 * new one. EVP_MAC_init without a key restarts it with the same key. */
+	EVP_MAC_CTX *ctx = hmac_new(alg, key, key_len);
 	uint8_t t[IKE_PRF_MAX_LEN];
 	size_t t_len = 0, done = 0;
-	int rc = 0;
-	for (unsigned n = 1; done < out_len; n++) {
+	int rc = ctx ? 0 : -EIO;
+	for (unsigned n = 1; rc == 0 && done < out_len; n++) {
 		/* Tn = prf(K, Tn-1 | S | n), with T0 empty */
 		uint8_t counter = (uint8_t)n;
-		rc = hmac3(alg, key, key_len, t, t_len, seed, seed_len, &counter, 1, t);
+		if (n > 1 && EVP_MAC_init(ctx, NULL, 0, NULL) != 1)
+			rc = -EIO;
+		if (rc == 0)
+			rc = hmac3_ctx(ctx, alg, t, t_len, seed, seed_len, &counter, 1, t);
 		if (rc)
 			break;
 		t_len = h;
@@ -94,6 +120,7 @@ int ike_prf_plus(enum ike_prf alg, const uint8_t *key, size_t key_len, const uin
 		memcpy(out + done, t, take);
 		done += take;
 	}
+	EVP_MAC_CTX_free(ctx);
 	OPENSSL_cleanse(t, sizeof(t));
 	if (rc)
 		OPENSSL_cleanse(out, out_len);

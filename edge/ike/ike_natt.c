@@ -34,8 +34,11 @@ void ike__natt_after_init(struct ike_ikesa *sa)
 	 * responder follows when that request authenticates (ike__natt_authenticated). */
 	if (sa->initiator) {
 		sa->local.port = IKE_NATT_PORT;
-		if (sa->remote.port == IKE_SA_PORT)
-			sa->remote.port = IKE_NATT_PORT;
+		if (sa->remote.port == IKE_SA_PORT) {
+			struct ike_endpoint r = sa->remote;
+			r.port = IKE_NATT_PORT;
+			ike__sa_set_remote(sa, &r);
+		}
 	}
 	if (sa->nat_local)
 		sa->keepalive_at = ike__now(eng) + eng->cfg.natt_keepalive_ms;
@@ -60,7 +63,7 @@ void ike__natt_authenticated(struct ike_ikesa *sa, const struct ike_endpoint *fr
 		return;
 	ep_str(&sa->remote, old, sizeof(old));
 	ep_str(from, now, sizeof(now));
-	sa->remote = *from;
+	ike__sa_set_remote(sa, from);
 	sa->local = *to;
 	if (!established) {
 		LOG_INFO(IKE, "IKE floated", "tunnel=%s sa=%016" PRIx64 " peer=\"%s -> %s\"",

@@ -386,6 +386,10 @@ int ike_engine_new(const struct ike_env *env, const struct ike_engine_config *cf
 					 .burst = PEER_LOG_BURST};
 	eng->cookie_version = 1;
 	rc = ike__random(eng, eng->cookie_secret, sizeof(eng->cookie_secret));
+	if (rc == 0)
+		rc = ike__index_init(eng);
+	if (rc == 0 && !(eng->kex_gen = ike_kex_gen_new()))
+		rc = -ENOMEM;
 	if (rc != 0) {
 		ike_engine_free(eng);
 		return rc;
@@ -399,9 +403,11 @@ static void sa_free(struct ike_ikesa *sa)
 	while (sa->children) {
 		struct ike_child *c = sa->children;
 		sa->children = c->next;
+		ike__child_spi_release(sa->eng, c->spi_in);
 		free(c);
 	}
-	ike__ccsa_clear(&sa->ccsa);
+	ike__child_spi_release(sa->eng, sa->child_spi_in);
+	ike__ccsa_clear(sa);
 	ike_kex_free(sa->kex);
 	ike_sa_keys_wipe(&sa->keys);
 	ike_sk_wipe(&sa->sk_out);
@@ -425,9 +431,12 @@ void ike_engine_free(struct ike_engine *eng)
 		eng->sas = sa->next;
 		sa_free(sa);
 	}
+	ike__index_free(eng);
+	ike_kex_gen_free(eng->kex_gen);
 	while (eng->peers) {
 		struct ike_peer *p = eng->peers;
 		eng->peers = p->next;
+		ike__cert_cache_clear(&p->peer_cert);
 		ike__cert_config_unref(&p->cfg);
 		OPENSSL_cleanse(p, sizeof(*p));
 		free(p);
@@ -555,6 +564,7 @@ int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
 			continue;
 		}
 		*sp = sa->next;
+		ike__index_sa_remove(sa);
 		if (sa->state == IKE_STATE_INIT_REPLIED)
 			eng->half_open--;
 		eng->n_sas--;
@@ -562,6 +572,7 @@ int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
 		sa_free(sa);
 	}
 	*pp = p->next;
+	ike__cert_cache_clear(&p->peer_cert);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);
 	return 0;
@@ -587,15 +598,7 @@ uint64_t ike__sa_handle(const struct ike_ikesa *sa)
 	return sa->initiator ? sa->spi_i : sa->spi_r;
 }
 
-struct ike_ikesa *ike__sa_by_handle(const struct ike_engine *eng, uint64_t handle)
-{
-	for (struct ike_ikesa *sa = eng->sas; sa; sa = sa->next)
-		if (ike__sa_handle(sa) == handle)
-			return sa;
-	return NULL;
-}
-
-int ike__sa_new(struct ike_engine *eng, const struct ike_peer *peer, bool initiator,
+int ike__sa_new(struct ike_engine *eng, struct ike_peer *peer, bool initiator,
 		struct ike_ikesa **out)
 {
 	struct ike_ikesa *sa = calloc(1, sizeof(*sa));
@@ -631,6 +634,7 @@ int ike__sa_new(struct ike_engine *eng, const struct ike_peer *peer, bool initia
 		sa->spi_r = spi;
 	sa->next = eng->sas;
 	eng->sas = sa;
+	ike__index_sa_add(sa);
 	eng->n_sas++;
 	eng->stats.sas_created++;
 	*out = sa;
@@ -682,6 +686,7 @@ void ike__sa_set_state(struct ike_ikesa *sa, enum ike_state next, const char *re
 		return;
 	}
 	sa->state = next;
+	ike__index_sa_state(sa, old);
 	if (old == IKE_STATE_INIT_REPLIED)
 		eng->half_open--;
 	if (next == IKE_STATE_INIT_REPLIED) {
@@ -730,15 +735,6 @@ void ike__sa_fail(struct ike_ikesa *sa, const char *phase, uint16_t notify, cons
 	va_end(ap);
 	ike__sa_set_state(sa, IKE_STATE_FAILED, sa->reason);
 	ike__event(sa->eng, sa, IKE_EVENT_FAILED, phase, notify, sa->reason);
-}
-
-struct ike_ikesa *ike__sa_find_peer(struct ike_engine *eng, const struct ike_peer *peer,
-				    const struct ike_ikesa *except, enum ike_state state)
-{
-	for (struct ike_ikesa *sa = eng->sas; sa; sa = sa->next)
-		if (sa != except && sa->peer == peer && sa->state == state)
-			return sa;
-	return NULL;
 }
 
 /* ---- requests and responses ---- */
@@ -848,14 +844,15 @@ int ike__response_send_sk(struct ike_ikesa *sa, const struct ike_hdr *req, uint8
 
 /* ---- input ---- */
 
-/* The SA a non-IKE_SA_INIT message belongs to: both SPIs, and our role opposite the sender's. */
+/* The SA a non-IKE_SA_INIT message belongs to: both SPIs, and our role opposite the sender's.
+ * Our SPI (the handle) is unique in the engine, so it finds the one candidate. */
 static struct ike_ikesa *sa_by_spis(struct ike_engine *eng, const struct ike_hdr *h)
 {
 	bool we_initiated = (h->flags & IKE_FLAG_INITIATOR) == 0;
+	struct ike_ikesa *sa = ike__sa_by_handle(eng, we_initiated ? h->spi_i : h->spi_r);
 
-	for (struct ike_ikesa *sa = eng->sas; sa; sa = sa->next)
-		if (sa->initiator == we_initiated && sa->spi_i == h->spi_i && sa->spi_r == h->spi_r)
-			return sa;
+	if (sa && sa->initiator == we_initiated && sa->spi_i == h->spi_i && sa->spi_r == h->spi_r)
+		return sa;
 	return NULL;
 }
 
@@ -996,11 +993,8 @@ static void input_init_request(struct ike_engine *eng, const uint8_t *pkt, size_
 		ike__drop(eng, IKE_DROP_INVALID, from, "IKE_SA_INIT request header");
 		return;
 	}
-	for (struct ike_ikesa *sa = eng->sas; sa; sa = sa->next) {
-		if (sa->initiator || sa->spi_i != h->spi_i ||
-		    ip_addr_cmp(&sa->remote.addr, &from->addr) != 0 ||
-		    sa->remote.port != from->port)
-			continue;
+	struct ike_ikesa *sa = ike__sa_by_peer_spi(eng, h->spi_i, from);
+	if (sa) {
 		if (sa->state == IKE_STATE_INIT_REPLIED && cache_equal(&sa->init_req, pkt, len)) {
 			eng->stats.cached_responses++;
 			ike__send_raw(eng, to, from, sa->init_resp.buf, sa->init_resp.len);
@@ -1016,11 +1010,10 @@ static void input_init_response(struct ike_engine *eng, const uint8_t *pkt, size
 				const struct ike_endpoint *from)
 {
 	const struct ike_hdr *h = &eng->rx.hdr;
-	struct ike_ikesa *sa = NULL;
+	struct ike_ikesa *sa = ike__sa_by_handle(eng, h->spi_i);
 
-	for (struct ike_ikesa *s = eng->sas; s && !sa; s = s->next)
-		if (s->initiator && s->spi_i == h->spi_i)
-			sa = s;
+	if (sa && !sa->initiator)
+		sa = NULL;
 	if (!sa) {
 		ike__drop(eng, IKE_DROP_NO_SA, from, "IKE_SA_INIT response");
 		return;
@@ -1118,6 +1111,7 @@ void ike_tick(struct ike_engine *eng)
 		if ((sa->state == IKE_STATE_FAILED || sa->state == IKE_STATE_CLOSED) &&
 		    now >= sa->deadline) {
 			*pp = sa->next;
+			ike__index_sa_remove(sa);
 			eng->n_sas--;
 			eng->stats.sas_freed++;
 			sa_free(sa);
@@ -1174,7 +1168,7 @@ int ike_sa_initiate(struct ike_engine *eng, const char *peer, uint64_t *handle)
 	if (rc != 0)
 		return rc;
 	sa->local = p->cfg.local;
-	sa->remote = p->cfg.remote;
+	ike__sa_set_remote(sa, &p->cfg.remote);
 	rc = ike__init_request_send(sa);
 	if (rc != 0) {
 		ike__sa_fail(sa, "IKE_SA_INIT", 0, "could not start: %s", sdw_strerror(rc));

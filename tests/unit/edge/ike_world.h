@@ -299,10 +299,57 @@ static inline void w_init(struct w_world *w)
 	w_init2(w, "aes256gcm16", "aes256gcm16");
 }
 
+/* Every index of an engine (ike_index.c) agrees with a walk of eng->sas: run after each step,
+ * so every exchange and rekey collision of the two-party suites checks the unlinking paths. */
+static inline void w_check_indexes(const struct ike_engine *eng)
+{
+	size_t n = 0, n_resp = 0, n_listed = 0, holds = 0, held = 0;
+
+	for (const struct ike_ikesa *sa = eng->sas; sa; sa = sa->next) {
+		const struct ike_ikesa *x = sa->peer->sas[sa->state];
+		n++;
+		cr_assert_eq(ike__sa_by_handle(eng, ike__sa_handle(sa)), sa);
+		if (!sa->initiator && sa->spi_i != 0) {
+			n_resp++;
+			cr_assert_not_null(ike__sa_by_peer_spi(eng, sa->spi_i, &sa->remote));
+		}
+		while (x && x != sa)
+			x = x->peer_next;
+		cr_assert_not_null(x, "SA not on its tunnel's list for its state");
+		if (sa->child_spi_in != 0) {
+			cr_assert(ike__child_spi_in_use(eng, sa->child_spi_in));
+			holds++;
+		}
+		if (sa->ccsa.kind != IKE_CCSA_NONE && sa->ccsa.spi_in != 0) {
+			cr_assert(ike__child_spi_in_use(eng, sa->ccsa.spi_in));
+			holds++;
+		}
+		for (const struct ike_child *c = sa->children; c; c = c->next) {
+			cr_assert(ike__child_spi_in_use(eng, c->spi_in));
+			holds++;
+		}
+	}
+	for (const struct ike_peer *p = eng->peers; p; p = p->next)
+		for (int st = 0; st < IKE_STATE_COUNT; st++)
+			for (const struct ike_ikesa *sa = p->sas[st]; sa; sa = sa->peer_next) {
+				cr_assert_eq(sa->peer, p);
+				cr_assert_eq((int)sa->state, st);
+				n_listed++;
+			}
+	for (size_t i = 0; i <= eng->child_spis.mask; i++)
+		held += eng->child_spis.slot[i].spi ? eng->child_spis.slot[i].holders : 0;
+	cr_assert_eq(eng->n_sas, n);
+	cr_assert_eq(eng->index[IKE_SA_INDEX_HANDLE].n, n);
+	cr_assert_eq(eng->index[IKE_SA_INDEX_PEER_SPI].n, n_resp);
+	cr_assert_eq(n_listed, n);
+	cr_assert_eq(held, holds, "Child SPI holds %zu, holders %zu", held, holds);
+}
+
 /* Free both engines; no forbidden state change may have been attempted. */
 static inline void w_free(struct w_world *w)
 {
 	for (int i = 0; i < 2; i++) {
+		w_check_indexes(w->s[i].eng);
 		cr_expect_eq(ike_engine_stats(w->s[i].eng)->state_refused, 0, "side %d", i);
 		ike_engine_free(w->s[i].eng);
 	}
@@ -328,6 +375,7 @@ static inline void w_take(struct w_world *w, size_t i, struct w_pkt *out)
 static inline void w_input(struct w_world *w, const struct w_pkt *p)
 {
 	ike_input(w->s[p->dst].eng, p->buf, p->len, &p->from, &p->to);
+	w_check_indexes(w->s[p->dst].eng);
 }
 
 static inline void w_deliver_one(struct w_world *w)
@@ -359,8 +407,10 @@ static inline size_t w_deliver_all(struct w_world *w)
 
 static inline void w_tick(struct w_world *w)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		ike_tick(w->s[i].eng);
+		w_check_indexes(w->s[i].eng);
+	}
 }
 
 static inline void w_advance(struct w_world *w, uint64_t ms)

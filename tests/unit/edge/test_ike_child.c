@@ -674,6 +674,7 @@ Test(ike_child, rekey_of_a_pair_the_peer_lacks)
 	w_establish(&w, 0);
 	/* B forgets the pair without telling anyone (a restarted data plane, a bug). */
 	struct ike_ikesa *b = w_est(&w.s[1]);
+	ike__child_spi_release(w.s[1].eng, b->children->spi_in);
 	free(b->children);
 	b->children = NULL;
 	cr_assert_eq(ike_child_rekey(w.s[0].eng, handle_of(&w, 0), w.s[0].child[0].k.spi_in), 0);
