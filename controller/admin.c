@@ -54,8 +54,11 @@ int admin_reader_feed(struct admin_reader *r, const uint8_t *data, size_t n)
 		r->buf = nb;
 		r->cap = cap;
 	}
-	memcpy(r->buf + r->len, data, n);
-	r->len += n;
+	/* Nothing to append may come with no buffer yet: NULL + 0 is undefined in C. */
+	if (n > 0) {
+		memcpy(r->buf + r->len, data, n);
+		r->len += n;
+	}
 	rc = declared_len(r, &flen);
 	return rc < 0 ? rc : 0;
 }
