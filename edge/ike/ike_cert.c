@@ -498,7 +498,7 @@ static int ee_decode(struct ike_cert_cache *cache, const uint8_t *der, size_t le
 		return 0;
 	}
 	int rc = x509id_cert_decode(der, len, X509ID_DER, out);
-	if (rc != 0 || !cache)
+	if (rc != 0 || !cache || len == 0)
 		return rc;
 	uint8_t *copy = malloc(len);
 	if (!copy || X509_up_ref(*out) != 1) {

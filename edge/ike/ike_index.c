@@ -96,7 +96,7 @@ static bool endpoint_equal(const struct ike_endpoint *a, const struct ike_endpoi
 
 static int table_init(struct ike_sa_table *t)
 {
-	t->bucket = calloc(INDEX_BUCKETS_MIN, sizeof(*t->bucket));
+	t->bucket = calloc(INDEX_BUCKETS_MIN, sizeof(struct ike_ikesa *));
 	if (!t->bucket)
 		return -ENOMEM;
 	t->mask = INDEX_BUCKETS_MIN - 1;
@@ -108,10 +108,10 @@ static int table_init(struct ike_sa_table *t)
  * kept with its link, so growing never needs the key fields (which may have changed). */
 static void table_maybe_grow(struct ike_sa_table *t, enum ike_sa_index which)
 {
-	if (t->n <= t->mask || t->mask > SIZE_MAX / 4 / sizeof(*t->bucket))
+	if (t->n <= t->mask || t->mask > SIZE_MAX / 4 / sizeof(struct ike_ikesa *))
 		return;
 	size_t nb = (t->mask + 1) * 2;
-	struct ike_ikesa **b = calloc(nb, sizeof(*b));
+	struct ike_ikesa **b = calloc(nb, sizeof(struct ike_ikesa *));
 	if (!b)
 		return; /* longer chains, still correct */
 	for (size_t i = 0; i <= t->mask; i++) {
