@@ -433,7 +433,7 @@ static void source_for(const struct ip_addr *addr, uint16_t port, struct ip_addr
 	close(fd);
 }
 
-static void peer_config(const struct tm_tunnel *t, struct ike_peer_config *c)
+static void peer_config(const struct tmgr *tm, const struct tm_tunnel *t, struct ike_peer_config *c)
 {
 	const struct tplan_tunnel *s = &t->spec;
 
@@ -441,8 +441,16 @@ static void peer_config(const struct tm_tunnel *t, struct ike_peer_config *c)
 	snprintf(c->name, sizeof(c->name), "%s", s->name);
 	snprintf(c->local_id, sizeof(c->local_id), "%s", s->local_id);
 	snprintf(c->remote_id, sizeof(c->remote_id), "%s", s->peer_id);
-	memcpy(c->psk, s->psk, s->psk_len);
-	c->psk_len = s->psk_len;
+	if (s->cert_auth) {
+		/* Borrowed: the engine takes its own references. */
+		c->auth = IKE_PEER_AUTH_CERT;
+		c->key = tm->opts.key;
+		c->cert = tm->opts.cert;
+		c->ca = tm->opts.ca;
+	} else {
+		memcpy(c->psk, s->psk, s->psk_len);
+		c->psk_len = s->psk_len;
+	}
 	c->ike = s->ike;
 	c->esp = s->esp;
 	c->ike_lifetime_s = (uint32_t)(s->ike_lifetime_ms / 1000);
@@ -461,7 +469,7 @@ static int engine_add(struct tmgr *tm, struct tm_tunnel *t)
 {
 	struct ike_peer_config c;
 
-	peer_config(t, &c);
+	peer_config(tm, t, &c);
 	int rc = ike_engine_add_peer(tm->eng, &c);
 	OPENSSL_cleanse(&c, sizeof(c));
 	return rc;
@@ -897,6 +905,13 @@ static int tunnels_sync(struct tmgr *tm, const struct tplan *p, struct tmgr_appl
 	return rc;
 }
 
+void tmgr_set_identity(struct tmgr *tm, EVP_PKEY *key, X509 *cert, X509 *ca)
+{
+	tm->opts.key = key;
+	tm->opts.cert = cert;
+	tm->opts.ca = ca;
+}
+
 int tmgr_apply(struct tmgr *tm, const Sdwan__EdgeConfig *cfg, struct tmgr_apply_error *err)
 {
 	struct tplan *p = NULL;
@@ -904,7 +919,7 @@ int tmgr_apply(struct tmgr *tm, const Sdwan__EdgeConfig *cfg, struct tmgr_apply_
 	int rc;
 
 	memset(err, 0, sizeof(*err));
-	rc = tplan_build(cfg, false, &p, &perr);
+	rc = tplan_build(cfg, tm->opts.key && tm->opts.cert && tm->opts.ca, &p, &perr);
 	if (rc) {
 		err->code = rc == -ENOMEM ? SDWAN__CONFIG_ERROR__CONFIG_ERROR_RESOURCE
 					  : (Sdwan__ConfigError)perr.code;

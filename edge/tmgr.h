@@ -80,6 +80,15 @@ int tmgr_new(uv_loop_t *loop, const struct tmgr_options *opts, struct tmgr **out
 	__attribute__((warn_unused_result));
 
 /*
+ * Our IKE identity (enrollment, renewal, rotation): key, certificate and the WAN's CA, borrowed
+ * until the next call or tmgr_close. Tunnels with certificate authentication are refused by
+ * tmgr_apply while any of the three is NULL. Tunnels configured from now on (added, changed, or
+ * restarted after their peer died) authenticate with it; running IKE SAs keep theirs (the engine
+ * holds its own references).
+ */
+void tmgr_set_identity(struct tmgr *tm, EVP_PKEY *key, X509 *cert, X509 *ca);
+
+/*
  * Apply a complete configuration: validate it all first (nothing changes if it is refused:
  * -EINVAL, err says why and which tunnel), then change only what differs. A configuration
  * older than the one running is refused as CONFIG_ERROR_STALE. Returns 0, -EINVAL, or another

@@ -56,10 +56,11 @@ static void op_identity_changed(void *ctx, EVP_PKEY *key, X509 *cert, X509 *ca)
 {
 	struct tmgr_managed *m = ctx;
 
-	/* Used by tunnels with certificate authentication once the engine has it. */
 	m->opts.key = key;
 	m->opts.cert = cert;
 	m->opts.ca = ca;
+	if (m->tm)
+		tmgr_set_identity(m->tm, key, cert, ca);
 }
 
 static void on_stopped(void *arg)

@@ -144,6 +144,7 @@ static int read_auth(const Sdwan__Tunnel *in, bool cert_auth, struct tplan_tunne
 			return fail(err, UNSUPPORTED, t->name,
 				    "auth certificate is not available in this edge build yet: use "
 				    "psk");
+		t->cert_auth = true;
 		return 0;
 	}
 	if (in->auth != SDWAN__AUTH_METHOD__AUTH_METHOD_PSK)

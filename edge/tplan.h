@@ -63,6 +63,7 @@ struct tplan_tunnel {
 	uint64_t ike_lifetime_ms, child_lifetime_ms;
 	enum dpd_mode dpd_mode;
 	uint32_t dpd_interval_ms, dpd_timeout_ms;
+	bool cert_auth;           /* certificates from the WAN's CA; else the PSK below */
 	uint8_t psk[IKE_PSK_MAX]; /* secret */
 	size_t psk_len;
 	uint16_t mtu;

@@ -355,3 +355,20 @@ Test(tplan, anti_spoofing_allows_remote_and_denies_own)
 	lpm_free(a);
 	tplan_free(p);
 }
+
+Test(tplan, certificate_auth_when_the_edge_has_an_identity)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+
+	fixture_init(&f);
+	f.tun[0].auth = SDWAN__AUTH_METHOD__AUTH_METHOD_CERTIFICATE;
+	f.tun[0].psk = (ProtobufCBinaryData){0, NULL};
+	cr_assert_eq(tplan_build(&f.cfg, true, &p, &err), 0, "%s", err.reason);
+	const struct tplan_tunnel *t = tplan_find(p, "h1:s");
+	cr_assert(t->cert_auth);
+	cr_assert_eq(t->psk_len, 0, "a certificate tunnel carries no PSK");
+	cr_assert_not(tplan_find(p, "h2:s")->cert_auth);
+	tplan_free(p);
+}
