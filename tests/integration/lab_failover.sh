@@ -103,7 +103,7 @@ ok "hub-spoke up, spokes reach each other"
 "$lab" --name "$NAME" exec branch2 iperf3 -s -1 >"$tmp/iperf-server.txt" 2>&1 &
 BG="$BG $!"
 sleep 0.5
-IPERF_S=75
+IPERF_S=90
 "$lab" --name "$NAME" exec branch1 iperf3 -c "$DST" -t $IPERF_S -b 10M -i 5 >"$tmp/iperf.txt" 2>&1 &
 IPERF=$!
 BG="$BG $IPERF"
@@ -160,6 +160,8 @@ jq -e '.converged and .running.controller' <<<"$st" >/dev/null || fail "status a
 ok "sdwan-lab status --json: converged, every process running"
 
 # --- the TCP stream and the controller's record
+kill -0 "$IPERF" 2>/dev/null ||
+	fail "the iperf3 stream ended before the last fault did (raise IPERF_S): $(tail -3 "$tmp/iperf.txt")"
 wait "$IPERF" || fail "iperf3 TCP stream did not survive (exit $?)"
 IPERF=""
 t_run=$((($(now_ms) - t_start) / 1000))
