@@ -10,6 +10,7 @@
 # Traffic: 10 ms pings branch1 -> branch2 (via hub-east, hub-east:hub-west, hub-west) and one
 # iperf3 TCP stream branch1 -> branch2 across every step:
 #   1. kill -9 hub-east's edge: branch1 fails over to hub-west; gap printed; restart it
+#      1b. cut only the path branch1 <-> hub-west: hub-west routes to branch1 via hub-east
 #   2. hub-east's underlay link down: the same by DPD on a live process
 #   3. 20 % loss on branch2's underlay: traffic still gets through
 #   4. recovery (link up, loss off) with `restart controller` in the middle: every tunnel up
@@ -103,7 +104,7 @@ ok "hub-spoke up, spokes reach each other"
 "$lab" --name "$NAME" exec branch2 iperf3 -s -1 >"$tmp/iperf-server.txt" 2>&1 &
 BG="$BG $!"
 sleep 0.5
-IPERF_S=90
+IPERF_S=100
 "$lab" --name "$NAME" exec branch1 iperf3 -c "$DST" -t $IPERF_S -b 10M -i 5 >"$tmp/iperf.txt" 2>&1 &
 IPERF=$!
 BG="$BG $IPERF"
@@ -126,6 +127,16 @@ L wait 40 >/dev/null || fail "tunnels back after hub-east restarted"
 wait_event branch1 failback "$id" 20 || fail "branch1 did not fail back to hub-east"
 reach_all || fail "reachability after hub-east returned"
 ok "hub-east restarted from its state dir: every tunnel up, branch1 failed back after the hold-down"
+
+# --- 1b. only the path branch1 <-> hub-west breaks: branch1 stays on hub-east, and hub-west
+# reaches branch1 through hub-east (the hub-to-hub tunnel carries it as transit).
+L path branch1 hub-west down >/dev/null
+sleep 1
+reach_all || fail "reachability with the path branch1 <-> hub-west cut"
+reach hub-west 10.10.1.2 || fail "hub-west's LAN -> branch1 through hub-east"
+L path branch1 hub-west up >/dev/null
+L wait 40 >/dev/null || fail "branch1:hub-west back after the path returned"
+ok "path branch1 <-> hub-west cut: hub-west reaches branch1 through hub-east; tunnel back after"
 
 # --- 2. the primary hub's underlay link goes down (the process lives)
 id=$(last_id)
