@@ -562,6 +562,7 @@ int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
 		sa_free(sa);
 	}
 	*pp = p->next;
+	ike__cert_config_unref(&p->cfg);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);
 	return 0;
