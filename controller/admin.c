@@ -54,8 +54,11 @@ int admin_reader_feed(struct admin_reader *r, const uint8_t *data, size_t n)
 		r->buf = nb;
 		r->cap = cap;
 	}
-	memcpy(r->buf + r->len, data, n);
-	r->len += n;
+	/* n may be 0 before anything was buffered (buf NULL): no pointer arithmetic on NULL. */
+	if (n) {
+		memcpy(r->buf + r->len, data, n);
+		r->len += n;
+	}
 	rc = declared_len(r, &flen);
 	return rc < 0 ? rc : 0;
 }
