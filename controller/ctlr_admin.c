@@ -250,8 +250,11 @@ static void do_events(struct ctlr *c, const Sdwan__Admin__EventsRequest *rq, str
 		max = ADMIN_EVENTS_MAX;
 	int rc;
 	const char *filter = NULL;
+	/* Without a position: the newest events (a first look, or the start of --follow). */
 	if (rq->site[0] && rq->after_id == 0) {
 		rc = store_event_list_site(c->st, rq->site, max, &rs->events, &rs->n_events);
+	} else if (rq->after_id == 0) {
+		rc = store_event_list_latest(c->st, max, &rs->events, &rs->n_events);
 	} else {
 		rc = store_event_list_since(c->st, rq->after_id, max, &rs->events, &rs->n_events);
 		filter = rq->site;

@@ -258,7 +258,10 @@ static int fill_tunnel(const struct edgecfg_wan *w, const struct plan_tunnel *tu
 	o->n_peer_addresses = w->sites[peer].n_endpoints;
 	o->initiator = tun->initiator == site;
 	o->kind = kind_of(p, tun, site);
-	o->hub_priority = tun->hub_priority;
+	/* Only the side whose peer is the hub has a hub preference: on the hub's own side a
+	 * priority would make its spokes (or the external gateways it serves) a "hub group" of
+	 * their own, with failover and failback between them. */
+	o->hub_priority = t->sites[peer].role == TOPO_ROLE_HUB ? tun->hub_priority : 0;
 	o->ike_proposal = (char *)w->ike[tun->profile];
 	o->esp_proposal = (char *)w->esp[tun->profile];
 	o->ike_lifetime_ms = pr->ike_lifetime_ms;

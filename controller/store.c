@@ -54,6 +54,7 @@ enum stmt_id {
 	S_EVENT_PRUNE,
 	S_EVENT_SINCE,
 	S_EVENT_SITE,
+	S_EVENT_LATEST,
 	S_PSK_GET,
 	S_PSK_PUT,
 	S_PSK_DELETE,
@@ -119,6 +120,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_EVENT_SINCE] = "SELECT " EVENT_COLS " FROM event WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[S_EVENT_SITE] = "SELECT * FROM (SELECT " EVENT_COLS " FROM event WHERE site = ?1"
 			 " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	[S_EVENT_LATEST] = "SELECT * FROM (SELECT " EVENT_COLS " FROM event"
+			   " ORDER BY id DESC LIMIT ?1) ORDER BY id",
 	[S_PSK_GET] = "SELECT psk FROM tunnel_psk WHERE tunnel = ?1",
 	[S_PSK_PUT] = "INSERT INTO tunnel_psk(tunnel, psk, created_at) VALUES(?1, ?2, ?3)",
 	[S_PSK_DELETE] = "DELETE FROM tunnel_psk WHERE tunnel = ?1",
@@ -1484,6 +1487,19 @@ int store_event_list_site(struct store *st, const char *site, size_t max, struct
 		return rc;
 	struct bind b = {.s = s};
 	bind_str(&b, site);
+	bind_i64(&b, limit_of(max));
+	return event_collect(st, s, &b, out, n);
+}
+
+int store_event_list_latest(struct store *st, size_t max, struct store_event **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	*out = NULL;
+	*n = 0;
+	int rc = stmt_get(st, S_EVENT_LATEST, &s);
+	if (rc != 0)
+		return rc;
+	struct bind b = {.s = s};
 	bind_i64(&b, limit_of(max));
 	return event_collect(st, s, &b, out, n);
 }

@@ -302,6 +302,10 @@ int store_event_list_since(struct store *st, int64_t after_id, size_t max, struc
 int store_event_list_site(struct store *st, const char *site, size_t max, struct store_event **out,
 			  size_t *n) __attribute__((warn_unused_result));
 
+/* The newest max events of every site, oldest first, into an owned array as above. */
+int store_event_list_latest(struct store *st, size_t max, struct store_event **out, size_t *n)
+	__attribute__((warn_unused_result));
+
 /* Free an array from the event lists. NULL-safe. */
 void store_event_list_free(struct store_event *v, size_t n);
 

@@ -375,6 +375,7 @@ static void env_child_down(void *ctx, const char *peer, uint64_t sa, uint32_t sp
 		out_pending_switch(tm, t, "old pair deleted");
 	spi_in_remove(tm, t, spi_in);
 }
+static void routes_refresh(struct tmgr *tm);
 
 static void env_child_up(void *ctx, const struct ike_child_keys *k)
 {
@@ -403,6 +404,8 @@ static void env_child_up(void *ctx, const struct ike_child_keys *k)
 	t->failed = false;
 	t->probe_ns = 0;
 	dpd_start(&t->dpd, t->spec.dpd_mode, t->spec.dpd_interval_ms, t->spec.dpd_timeout_ms, now);
+	if (!was_up)
+		routes_refresh(tm);
 	emit(tm,
 	     was_up ? SDWAN__EVENT_TYPE__EVENT_TYPE_REKEY : SDWAN__EVENT_TYPE__EVENT_TYPE_TUNNEL_UP,
 	     t->spec.name,
@@ -705,12 +708,16 @@ static void tunnel_destroy(struct tmgr *tm, struct tm_tunnel *t, const char *why
  * inbound SAs, and plan the next attempt if we initiate. */
 static void tunnel_down(struct tmgr *tm, struct tm_tunnel *t, uint64_t now, const char *why)
 {
-	if (t->state == TM_UP)
+	bool was_up = t->state == TM_UP;
+
+	if (was_up)
 		emit(tm, SDWAN__EVENT_TYPE__EVENT_TYPE_TUNNEL_DOWN, t->spec.name, "%s", why);
 	else
 		LOG_INFO(MAIN, "tunnel attempt failed", "tunnel=%s reason=\"%s\"", t->spec.name,
 			 why);
 	t->state = TM_DOWN;
+	if (was_up)
+		routes_refresh(tm);
 	t->probe_ns = 0;
 	t->failed = false;
 	spis_clear(tm, t);
@@ -966,19 +973,51 @@ static int kernel_routes_sync(struct tmgr *tm, const struct tplan *p)
 static int dp_routes_sync(struct tmgr *tm, const struct tplan *p)
 {
 	uint32_t *ids = calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(*ids));
+	bool *live = calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(*live));
 	struct lpm *routes = NULL;
-	int rc = ids ? 0 : -ENOMEM;
+	int rc = ids && live ? 0 : -ENOMEM;
 
 	/* tm->tunnels follows the plan's order once apply has rebuilt it. */
-	for (size_t i = 0; i < p->n_tunnels && !rc; i++)
+	for (size_t i = 0; i < p->n_tunnels && !rc; i++) {
 		ids[i] = tm->tunnels[i]->id;
+		live[i] = tm->tunnels[i]->state == TM_UP;
+	}
 	if (!rc)
-		rc = tplan_routes(p, ids, &routes);
+		rc = tplan_routes_live(p, ids, live, &routes);
 	if (!rc)
 		rc = dp_routes_set(tm->dp, &routes);
 	lpm_free(routes);
+	free(live);
 	free(ids);
 	return rc;
+}
+
+/*
+ * A tunnel went up or down: route around the dead ones (tplan_routes_live), e.g. a hub that
+ * lost its tunnel to a spoke sends the spoke's traffic to the other hub. Kernel routes do not
+ * change: they all lead into the TUN.
+ */
+static void routes_refresh(struct tmgr *tm)
+{
+	if (!tm->plan || !tm->dp)
+		return;
+	struct tplan view = *tm->plan;
+	struct tplan_tunnel *running = calloc(tm->n_tunnels ? tm->n_tunnels : 1, sizeof(*running));
+	int rc = running ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < tm->n_tunnels && !rc; i++)
+		running[i] = tm->tunnels[i]->spec;
+	view.tunnels = running;
+	view.n_tunnels = tm->n_tunnels;
+	if (!rc)
+		rc = dp_routes_sync(tm, &view);
+	if (rc)
+		LOG_ERR(DP, "could not update routes after a tunnel state change", "error=\"%s\"",
+			sdw_strerror(rc));
+	if (running) {
+		OPENSSL_cleanse(running, tm->n_tunnels * sizeof(*running));
+		free(running);
+	}
 }
 
 /* The data plane is made on the first configuration: it answers oversized packets from the

@@ -345,7 +345,9 @@ bool tplan_tunnel_equal(const struct tplan_tunnel *a, const struct tplan_tunnel 
 struct route_cand {
 	struct prefix dst;
 	uint32_t value;
-	unsigned rank;  /* 0 direct, 1 transit via the hub group, 2 transit via a tunnel */
+	/* 0 direct, 1 transit via the hub group, 2 transit via a tunnel; + TPLAN_RANK_DOWN
+	 * through a tunnel that is down */
+	unsigned rank;
 	uint64_t order; /* within a rank: preference, then configuration order */
 };
 
@@ -365,9 +367,13 @@ static bool is_hub(const struct tplan_tunnel *t)
 	return t->hub_priority > 0;
 }
 
-/* Every route of the plan, in precedence order, first occurrence of a prefix winning. */
-static int route_cands(const struct tplan *p, const uint32_t *ids, struct route_cand **out,
-		       size_t *n_out)
+/* A route through a tunnel that is down is the last resort for its prefix. */
+#define TPLAN_RANK_DOWN 3u
+
+/* Every route of the plan, in precedence order, first occurrence of a prefix winning. live may
+ * be NULL (every tunnel counts as up). */
+static int route_cands(const struct tplan *p, const uint32_t *ids, const bool *live,
+		       struct route_cand **out, size_t *n_out)
 {
 	size_t n = 0;
 
@@ -394,6 +400,9 @@ static int route_cands(const struct tplan *p, const uint32_t *ids, struct route_
 				r->rank = 2;
 				r->value = ids[i];
 			}
+			/* The hub group follows liveness itself (edge/failover). */
+			if (live && !live[i] && r->rank != 1)
+				r->rank += TPLAN_RANK_DOWN;
 		}
 	}
 	qsort(c, n, sizeof(*c), cand_cmp);
@@ -413,10 +422,16 @@ static int route_cands(const struct tplan *p, const uint32_t *ids, struct route_
 
 int tplan_routes(const struct tplan *p, const uint32_t *ids, struct lpm **out)
 {
+	return tplan_routes_live(p, ids, NULL, out);
+}
+
+int tplan_routes_live(const struct tplan *p, const uint32_t *ids, const bool *live,
+		      struct lpm **out)
+{
 	struct route_cand *c = NULL;
 	size_t n = 0;
 	struct lpm_builder *b = lpm_builder_new();
-	int rc = b ? route_cands(p, ids, &c, &n) : -ENOMEM;
+	int rc = b ? route_cands(p, ids, live, &c, &n) : -ENOMEM;
 
 	*out = NULL;
 	for (size_t i = 0; i < n && !rc; i++)
@@ -471,7 +486,7 @@ int tplan_kernel_routes(const struct tplan *p, struct tplan_kroute *out, size_t 
 	for (size_t i = 0; i < p->n_tunnels && ids; i++)
 		ids[i] = (uint32_t)i;
 	if (!rc)
-		rc = route_cands(p, ids, &c, &n);
+		rc = route_cands(p, ids, NULL, &c, &n);
 	if (!rc && n > cap)
 		rc = -ENOSPC;
 	for (size_t i = 0; i < n && !rc; i++)

@@ -124,6 +124,16 @@ bool tplan_tunnel_equal(const struct tplan_tunnel *a, const struct tplan_tunnel 
 int tplan_routes(const struct tplan *p, const uint32_t *ids, struct lpm **out)
 	__attribute__((warn_unused_result));
 
+/*
+ * As tplan_routes, with live[i] telling whether p->tunnels[i] is up (NULL: all are). A prefix
+ * whose tunnel is down routes through the next tunnel that may carry it (a hub whose direct
+ * tunnel to a spoke died sends the spoke's traffic to the other hub over the hub-to-hub tunnel,
+ * which carries it as transit); with no such tunnel it stays on the dead one. The hub group's
+ * routes do not change: the group follows its live members itself.
+ */
+int tplan_routes_live(const struct tplan *p, const uint32_t *ids, const bool *live,
+		      struct lpm **out) __attribute__((warn_unused_result));
+
 /* A tunnel's anti-spoofing table (DP_SRC_ALLOW / DP_SRC_DENY values). 0 or -ENOMEM. */
 int tplan_allowed(const struct tplan_tunnel *t, struct lpm **out)
 	__attribute__((warn_unused_result));

@@ -573,6 +573,7 @@ int ike_engine_remove_peer(struct ike_engine *eng, const char *name)
 	}
 	*pp = p->next;
 	ike__cert_cache_clear(&p->peer_cert);
+	ike__cert_config_unref(&p->cfg);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);
 	return 0;

@@ -185,6 +185,10 @@ Test(edgecfg, hub_and_spoke)
 	cr_expect_not(hs->initiator, "the dynamic spoke initiates");
 	cr_expect_eq(hs->n_peer_addresses, 0, "a dynamic peer has no address to reach");
 	cr_expect(hs->local_transit);
+	cr_expect_eq(hs->hub_priority, 0, "a hub's spokes are not hubs to it");
+	const Sdwan__Tunnel *h2 = tunnel_of(he, "branch2:hub-east");
+	cr_assert_not_null(h2);
+	cr_expect_eq(h2->hub_priority, 0);
 	check_mirrored(&fx);
 	teardown_fx(&fx);
 	free(y);

@@ -535,6 +535,11 @@ Test(store, events_append_list_and_retention)
 	cr_expect_eq(v[0].id, 9); /* the newest two of hq, oldest first */
 	cr_expect_eq(v[1].id, 11);
 	store_event_list_free(v, n);
+	cr_assert_eq(store_event_list_latest(st, 3, &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_expect_eq(v[0].id, 10); /* the newest three of all sites, oldest first */
+	cr_expect_eq(v[2].id, 12);
+	store_event_list_free(v, n);
 	cr_assert_eq(store_event_list_site(st, "nobody", 2, &v, &n), 0);
 	cr_expect_eq(n, 0);
 	store_event_list_free(v, n);

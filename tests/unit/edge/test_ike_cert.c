@@ -464,3 +464,24 @@ Test(ike_cert, config_checks)
 	pki_free(&p);
 	w_free(w);
 }
+
+/* The tunnel manager removes and re-adds a peer whenever its tunnel dies: the references the
+ * engine took on the key and certificates must go with the peer (LeakSanitizer in the asan
+ * build sees them otherwise). */
+Test(ike_cert, removed_peer_releases_its_certificates)
+{
+	struct w_world *w = w_new(NULL);
+	struct ike_peer_config a, b;
+	struct pki p;
+
+	pki_make(&p, X509ID_KEY_P256, X509ID_KEY_P256);
+	cert_tunnels(w, &p, &a, &b);
+	cr_assert_eq(ike_engine_add_peer(w->s[0].eng, &a), 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(ike_engine_remove_peer(w->s[0].eng, a.name), 0);
+		cr_assert_eq(ike_engine_add_peer(w->s[0].eng, &a), 0);
+	}
+	cr_assert_eq(ike_engine_remove_peer(w->s[0].eng, a.name), 0);
+	pki_free(&p);
+	w_free(w);
+}

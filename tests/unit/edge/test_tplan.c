@@ -355,3 +355,57 @@ Test(tplan, anti_spoofing_allows_remote_and_denies_own)
 	lpm_free(a);
 	tplan_free(p);
 }
+
+Test(tplan, certificate_auth_when_the_edge_has_an_identity)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+
+	fixture_init(&f);
+	f.tun[0].auth = SDWAN__AUTH_METHOD__AUTH_METHOD_CERTIFICATE;
+	f.tun[0].psk = (ProtobufCBinaryData){0, NULL};
+	cr_assert_eq(tplan_build(&f.cfg, true, &p, &err), 0, "%s", err.reason);
+	const struct tplan_tunnel *t = tplan_find(p, "h1:s");
+	cr_assert(t->cert_auth);
+	cr_assert_eq(t->psk_len, 0, "a certificate tunnel carries no PSK");
+	cr_assert_not(tplan_find(p, "h2:s")->cert_auth);
+	tplan_free(p);
+}
+
+Test(tplan, routes_avoid_dead_tunnels)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+	struct lpm *r;
+	uint32_t ids[2] = {5, 9}, v = 0;
+	struct ip_addr h1 = A("10.91.0.7"), dc = A("10.9.0.2");
+
+	fixture_init(&f);
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0);
+	/* h1 is down: its own subnet goes to the hub group (h2 carries it as transit). */
+	bool live[2] = {false, true};
+	cr_assert_eq(tplan_routes_live(p, ids, live, &r), 0);
+	cr_assert(lpm_lookup(r, &h1, &v));
+	cr_expect_eq(v, DP_ROUTE_GROUP(TPLAN_HUB_GROUP));
+	cr_assert(lpm_lookup(r, &dc, &v));
+	cr_expect_eq(v, DP_ROUTE_GROUP(TPLAN_HUB_GROUP), "the group follows liveness itself");
+	lpm_free(r);
+	tplan_free(p);
+
+	/* Nobody else carries it: it stays on the dead tunnel. */
+	f.tun[1].remote_transit = false;
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0);
+	cr_assert_eq(tplan_routes_live(p, ids, live, &r), 0);
+	cr_assert(lpm_lookup(r, &h1, &v));
+	cr_expect_eq(v, 5);
+	lpm_free(r);
+	/* Every tunnel up: as tplan_routes. */
+	live[0] = true;
+	cr_assert_eq(tplan_routes_live(p, ids, live, &r), 0);
+	cr_assert(lpm_lookup(r, &h1, &v));
+	cr_expect_eq(v, 5);
+	lpm_free(r);
+	tplan_free(p);
+}
