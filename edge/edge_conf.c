@@ -70,6 +70,8 @@ static const char *const tunnel_keys[] = {
 	"esp_proposal",
 	"ike_lifetime",
 	"esp_lifetime",
+	"esp_rekey_bytes",
+	"esp_rekey_packets",
 	"dpd_interval",
 	"dpd_timeout",
 	"dpd_mode",
@@ -782,6 +784,11 @@ static void load_tunnel_crypto(struct loader *ld, const struct ynode *n, Sdwan__
 	if ((v = ynode_get(n, "esp_lifetime")))
 		(void)as_duration(ld, v, "esp_lifetime", 10000, 30ull * 86400000,
 				  &t->esp_lifetime_ms);
+	/* Below 64 KiB / 64 packets an SA would rekey faster than IKE can answer. */
+	if ((v = ynode_get(n, "esp_rekey_bytes")))
+		(void)as_uint(ld, v, "esp_rekey_bytes", 65536, UINT64_MAX, &t->esp_rekey_bytes);
+	if ((v = ynode_get(n, "esp_rekey_packets")))
+		(void)as_uint(ld, v, "esp_rekey_packets", 64, UINT64_MAX, &t->esp_rekey_packets);
 	uint64_t ms;
 	const struct ynode *interval = ynode_get(n, "dpd_interval");
 	const struct ynode *timeout = ynode_get(n, "dpd_timeout");

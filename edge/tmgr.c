@@ -72,8 +72,10 @@ struct tm_tunnel {
 	uint64_t out_pending_deadline_ms;
 	struct esp_sa_config out_next;
 	uint8_t out_next_keymat[IKE_CHILD_KEYMAT_MAX]; /* secret: wiped once used */
-	bool out_esn;               /* the current outbound SA has 64-bit sequence numbers */
-	uint32_t seq_rekey_spi_in;  /* the pair a sequence-space rekey was asked for, 0 = none */
+	bool out_esn;              /* the current outbound SA has 64-bit sequence numbers */
+	uint32_t seq_rekey_spi_in; /* the pair a sequence-space or volume rekey was asked for */
+	uint64_t out_base_bytes,
+		out_base_packets;   /* tunnel tx counters when the outbound SA began */
 	uint64_t up_ms, up_unix_ms; /* when the Child SA came up */
 	struct dpd dpd;
 	uint64_t retry_at_ms, connect_deadline_ms;
@@ -245,6 +247,17 @@ static void spi_in_remove(struct tmgr *tm, struct tm_tunnel *t, uint32_t spi)
 	}
 }
 
+/* The tunnel's tx counters now: what the current outbound SA has carried is measured from here. */
+static void out_baseline(struct tmgr *tm, struct tm_tunnel *t)
+{
+	struct dp_stats st;
+
+	if (dp_tunnel_stats(tm->dp, t->id, &st) == 0) {
+		t->out_base_bytes = st.tx_bytes;
+		t->out_base_packets = st.tx_packets;
+	}
+}
+
 /* Move the tunnel's outbound traffic to the held-back SA of a rekey we answered. */
 static void out_pending_switch(struct tmgr *tm, struct tm_tunnel *t, const char *why)
 {
@@ -260,6 +273,7 @@ static void out_pending_switch(struct tmgr *tm, struct tm_tunnel *t, const char 
 		return;
 	}
 	t->spi_out = t->out_next.spi;
+	out_baseline(tm, t);
 	LOG_INFO(DP, "outbound moved to the rekeyed SA", "tunnel=%s spi_out=%08" PRIx32 " why=%s",
 		 t->spec.name, t->spi_out, why);
 }
@@ -323,6 +337,7 @@ static int install_child(struct tmgr *tm, struct tm_tunnel *t, const struct ike_
 		t->out_pending = false;
 		OPENSSL_cleanse(t->out_next_keymat, sizeof(t->out_next_keymat));
 		t->spi_out = k->spi_out;
+		out_baseline(tm, t);
 	}
 	t->spi_in[t->n_spi_in++] = k->spi_in;
 	return 0;
@@ -890,8 +905,9 @@ static void schedule(struct tmgr *tm)
 	uv_timer_start(&tm->timer, on_timer, next > now ? next - now : 0, 0);
 }
 
-/* Rekey a pair whose outbound sequence numbers near the end of their space (checked every
- * reclaim tick, so at most 100 ms late; the margin covers far more than that). */
+/* Rekey a pair whose outbound sequence numbers near the end of their space, or whose outbound
+ * SA carried the tunnel's esp_rekey_bytes / esp_rekey_packets (checked every reclaim tick, so
+ * at most 100 ms late; the sequence margin covers far more than that). */
 static void seq_space_check(struct tmgr *tm, struct tm_tunnel *t)
 {
 	if (t->state != TM_UP || t->out_pending || t->n_spi_in == 0 || !tm->dp)
@@ -900,14 +916,28 @@ static void seq_space_check(struct tmgr *tm, struct tm_tunnel *t)
 	if (t->seq_rekey_spi_in == spi_in)
 		return; /* asked already; the new pair will reset the count */
 	uint64_t space = t->out_esn ? UINT64_MAX : UINT32_MAX;
-	uint64_t sent = dp_sa_out_packets(tm->dp, t->id);
-	if (sent < space - TM_SEQ_REKEY_MARGIN)
+	uint64_t seq = dp_sa_out_packets(tm->dp, t->id);
+	const struct tplan_tunnel *spec = &t->spec;
+	const char *why = NULL;
+	struct dp_stats st;
+	if (seq >= space - TM_SEQ_REKEY_MARGIN) {
+		why = "outbound sequence numbers near their end";
+	} else if ((spec->child_lifetime_bytes || spec->child_lifetime_packets) &&
+		   dp_tunnel_stats(tm->dp, t->id, &st) == 0) {
+		if (spec->child_lifetime_bytes &&
+		    st.tx_bytes - t->out_base_bytes >= spec->child_lifetime_bytes)
+			why = "outbound SA carried esp_rekey_bytes";
+		else if (spec->child_lifetime_packets &&
+			 st.tx_packets - t->out_base_packets >= spec->child_lifetime_packets)
+			why = "outbound SA carried esp_rekey_packets";
+	}
+	if (!why)
 		return;
 	t->seq_rekey_spi_in = spi_in;
 	int rc = ike_child_rekey(tm->eng, t->sa, spi_in);
-	LOG_NOTICE(MAIN, "outbound sequence numbers near their end: rekeying",
-		   "tunnel=%s spi_in=%08" PRIx32 " seq=%" PRIu64 " result=\"%s\"", t->spec.name,
-		   spi_in, sent, rc ? sdw_strerror(rc) : "requested");
+	LOG_NOTICE(MAIN, "rekeying the Child SA",
+		   "tunnel=%s spi_in=%08" PRIx32 " seq=%" PRIu64 " why=\"%s\" result=\"%s\"",
+		   spec->name, spi_in, seq, why, rc ? sdw_strerror(rc) : "requested");
 }
 
 static void on_reclaim(uv_timer_t *h)

@@ -255,6 +255,8 @@ static int read_tunnel(const struct Sdwan__EdgeConfig *cfg, const struct tplan *
 		in->ike_lifetime_ms ? in->ike_lifetime_ms : TPLAN_IKE_LIFETIME_DEFAULT_MS;
 	t->child_lifetime_ms =
 		in->esp_lifetime_ms ? in->esp_lifetime_ms : TPLAN_CHILD_LIFETIME_DEFAULT_MS;
+	t->child_lifetime_bytes = in->esp_rekey_bytes;
+	t->child_lifetime_packets = in->esp_rekey_packets;
 	if (t->ike_lifetime_ms / 1000 > UINT32_MAX || t->child_lifetime_ms / 1000 > UINT32_MAX)
 		return fail(err, INVALID, t->name, "ike_lifetime_ms or esp_lifetime_ms too large");
 	int rc = read_proposals(in, t, err);

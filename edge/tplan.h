@@ -61,6 +61,7 @@ struct tplan_tunnel {
 	uint32_t hub_priority; /* > 0: member of the hub group */
 	struct proposal ike, esp;
 	uint64_t ike_lifetime_ms, child_lifetime_ms;
+	uint64_t child_lifetime_bytes, child_lifetime_packets; /* 0 = no volume limit */
 	enum dpd_mode dpd_mode;
 	uint32_t dpd_interval_ms, dpd_timeout_ms;
 	bool cert_auth;           /* RFC 7427 certificates; otherwise the PSK below */

@@ -86,7 +86,11 @@ start_hub 2 "$psk2"
 
 wait_for "$tmp/s.log" 'event=tunnel_up tunnel=h1:s' 10000 || fail "tunnel to h1 not up"
 wait_for "$tmp/s.log" 'event=tunnel_up tunnel=h2:s' 10000 || fail "tunnel to h2 not up"
-wait_for "$tmp/s.log" 'msg="active hub" hub=h1:s' 3000 || fail "h1 not chosen as active hub"
+# h1 is normally first; if h2's tunnel came up first (h1's first IKE_SA_INIT lost to a
+# retransmission, as seen on a loaded machine), traffic starts on h2 and moves to h1 after the
+# hold-down: both are correct.
+wait_for "$tmp/s.log" 'msg="active hub" hub=h1:s\|event=failback tunnel=h1:s' 6000 ||
+	fail "h1 not chosen as active hub"
 ns_exec sh ping -c 3 -i 0.1 -W 2 10.9.0.2 >/dev/null || fail "ping through the active hub"
 ok "both hub tunnels up, traffic on the preferred hub h1"
 
@@ -108,7 +112,8 @@ wait_for "$tmp/s.log" 'event=failback' $((20000 + hold_ms)) || fail "no failback
 up_line=$(grep 'event=tunnel_up tunnel=h1:s' "$tmp/s.log" | tail -1)
 back_line=$(grep 'event=failback' "$tmp/s.log" | tail -1)
 held=$(($(ts "$back_line") - $(ts "$up_line")))
-[ "$held" -ge "$hold_ms" ] || fail "failback after $held ms, before the $hold_ms ms hold-down"
+# Log timestamps are cut to the millisecond, so a hold-down kept exactly can read 1 ms short.
+[ "$held" -ge $((hold_ms - 1)) ] || fail "failback after $held ms, before the $hold_ms ms hold-down"
 grep -q 'event=failback.*h2:s -> h1:s' <<<"$back_line" || fail "failback not to h1: $back_line"
 sleep 1
 kill "$ping_pid"

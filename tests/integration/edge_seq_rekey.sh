@@ -6,7 +6,9 @@
 # threshold (2^32 - 2^24 - 100); b starts normally.
 #
 # Checks: a rekeys exactly once by itself (log line, rekey event on both edges), the new pair
-# starts from 1 and does not trigger again, a 10 ms ping loses nothing.
+# starts from 1 and does not trigger again, a 10 ms ping loses nothing. Then the volume limit:
+# with `esp_rekey_bytes: 1000000` on a, 3.4 MB of pings (2,400 x 1,400 octets) rekey the pair
+# at least twice and not more than four times, again without a lost ping.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${SDWAN_BIN_DIR:?}
@@ -53,6 +55,7 @@ tunnels:
     psk: $psk
     local_prefixes: [$5]
     remote_prefixes: [$6]
+${EXTRA:-}
 local:
   tun_name: sdws$1
   listen_addr: $3
@@ -84,4 +87,25 @@ done
 ok "a rekeyed once when its sequence numbers neared 2^32 - 2^24 (after ~100 packets)"
 [ "${received:-0}" -eq 400 ] || fail "$((400 - ${received:-0})) of 400 pings lost across the rekeys"
 ok "400 pings at 10 ms: none lost"
+
+# Volume limit: restart both edges, a with esp_rekey_bytes.
+for p in $NS_PIDS; do kill "$p" 2>/dev/null || true; done
+for p in $NS_PIDS; do wait "$p" 2>/dev/null || true; done
+NS_PIDS=
+EXTRA="    esp_rekey_bytes: 1000000" config a b 192.0.2.1 192.0.2.2 10.1.0.0/24 10.2.0.0/24 true 0
+config b a 192.0.2.2 192.0.2.1 10.2.0.0/24 10.1.0.0/24 false 0
+ns_bg b "$bin/sdwan-edge" --config "$tmp/b.yaml" --log-level info >"$tmp/b.log" 2>&1
+ns_bg a "$bin/sdwan-edge" --config "$tmp/a.yaml" --log-level info >"$tmp/a.log" 2>&1
+for _ in $(seq 100); do
+	grep -q 'event=tunnel_up' "$tmp/a.log" && break
+	sleep 0.1
+done
+grep -q 'event=tunnel_up' "$tmp/a.log" || fail "tunnel not up (volume part)"
+ns_exec a ping -c 2400 -i 0.002 -s 1400 -W 1 -I 10.1.0.1 10.2.0.1 >"$tmp/ping2.out" 2>&1 || true
+received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$tmp/ping2.out")
+n=$(grep -c 'carried esp_rekey_bytes' "$tmp/a.log" || true)
+[ "$n" -ge 2 ] && [ "$n" -le 4 ] || fail "a rekeyed $n times for 3.4 MB with esp_rekey_bytes 1000000 (want 2 to 4)"
+ok "esp_rekey_bytes 1000000: $n rekeys for 3.4 MB sent"
+[ "${received:-0}" -eq 2400 ] || fail "$((2400 - ${received:-0})) of 2400 pings lost across the volume rekeys"
+ok "2400 pings of 1400 octets: none lost"
 echo "$passed passed, 0 failed"
