@@ -1472,6 +1472,39 @@ static void options_defaults(struct tmgr_options *o)
 		o->workers = DP_MAX_WORKERS;
 }
 
+/* Write "0" to /proc/sys/net/ipv4/conf/DEV/KEY; true if it was anything else before. */
+static bool ipv4_conf_clear(const char *dev, const char *key)
+{
+	char path[128], old[8] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", dev, key);
+	f = fopen(path, "r+");
+	if (!f)
+		return false;
+	bool changed = fgets(old, sizeof(old), f) && old[0] != '0';
+	if (changed && (fseek(f, 0, SEEK_SET) != 0 || fputs("0\n", f) < 0))
+		changed = false;
+	if (fclose(f) != 0)
+		changed = false;
+	return changed;
+}
+
+/*
+ * No ICMP redirects out of the TUN device. A hub forwards spoke-to-spoke traffic back into the
+ * device it came from, which makes Linux send a redirect to the sender with whatever address
+ * it picks as source; across a tunnel that is meaningless, and the spoke rightly drops it as
+ * a source the tunnel may not carry. The kernel ORs the device's setting with "all", so both
+ * are cleared (as IPsec gateways do; libreswan's "ipsec verify" asks for the same).
+ */
+static void redirects_off(const char *tun)
+{
+	if (ipv4_conf_clear("all", "send_redirects"))
+		LOG_NOTICE(NET, "ICMP redirects turned off for this network namespace",
+			   "sysctl=net.ipv4.conf.all.send_redirects");
+	(void)ipv4_conf_clear(tun, "send_redirects");
+}
+
 static int net_setup(struct tmgr *tm)
 {
 	size_t removed = 0;
@@ -1492,6 +1525,8 @@ static int net_setup(struct tmgr *tm)
 	rc = net_link_index(tm->net, tm->tun.name, &tm->ifindex);
 	if (!rc)
 		rc = net_link_up(tm->net, tm->ifindex, tm->link_mtu);
+	if (!rc)
+		redirects_off(tm->tun.name);
 	return rc;
 }
 

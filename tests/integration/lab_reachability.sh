@@ -80,6 +80,14 @@ for l in sys.stdin:
 		done' - $dsts) || fail "$base: ping from $a to $bad"
 	done
 	ok "$base: $n host-to-address pairs reach each other over the overlay"
+	# Nothing legitimate may be dropped as a source the tunnel may not carry (hubs' ICMP
+	# redirects were, before the edge turned them off). Health reports come every 2 s.
+	sleep 2.5
+	for a in $sites; do
+		pol=$(L ctl edge show "$a" --json | jq '[.tunnels[].drops_by_reason.policy] | add // 0')
+		[ "$pol" = 0 ] || fail "$base: $a dropped $pol inbound packets for policy"
+	done
+	ok "$base: no policy drops on any edge"
 	L down >/dev/null || fail "$base: down failed"
 	left=$(leftovers)
 	[ -z "$left" ] || fail "$base: left behind after down: $left"
