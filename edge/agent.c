@@ -286,14 +286,17 @@ static int set_int(void *sock, int opt, int v)
 	return zmq_setsockopt(sock, opt, &v, sizeof(v)) == 0 ? 0 : -errno;
 }
 
-/* Options every client socket gets: heartbeats and a bounded linger. */
+/*
+ * Options every client socket gets: heartbeats and a bounded linger. The pings carry no TTL on
+ * purpose: a TTL makes the controller's libzmq arm and cancel a timer per ping, and its timer
+ * cancel walks every timer of the I/O thread (O(n) per ping at n edges). The controller judges
+ * our liveness from health reports instead.
+ */
 static int client_options(struct agent *a, void *s)
 {
 	int rc = set_int(s, ZMQ_HEARTBEAT_IVL, (int)a->opts.heartbeat_ivl_ms);
 	if (rc == 0)
 		rc = set_int(s, ZMQ_HEARTBEAT_TIMEOUT, (int)a->opts.heartbeat_timeout_ms);
-	if (rc == 0)
-		rc = set_int(s, ZMQ_HEARTBEAT_TTL, (int)a->opts.heartbeat_timeout_ms);
 	if (rc == 0)
 		rc = set_int(s, ZMQ_LINGER, CONTROL_LINGER_MS);
 	if (rc == 0)

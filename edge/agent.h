@@ -94,7 +94,7 @@ struct agent_options {
 	uint32_t enroll_timeout_ms;    /* no EnrollResponse by then: retry [10000] */
 	uint32_t health_default_ms;    /* when the config says 0 [2000] */
 	uint32_t heartbeat_ivl_ms;     /* ZMQ_HEARTBEAT_IVL [1000] */
-	uint32_t heartbeat_timeout_ms; /* ZMQ_HEARTBEAT_TIMEOUT and _TTL [3000] */
+	uint32_t heartbeat_timeout_ms; /* ZMQ_HEARTBEAT_TIMEOUT [3000] */
 	uint32_t event_queue_max;      /* events kept while disconnected; oldest dropped [1024] */
 	uint32_t renew_check_ms;       /* how often to check the certificate's age [60000] */
 };
