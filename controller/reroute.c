@@ -228,6 +228,11 @@ static int build_tunnels(struct reroute *r, const struct plan *p)
 	return 0;
 }
 
+static bool same_name(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
 /* What old knew of sites and tunnels that keep their names. */
 static void carry_over(struct reroute *r, const struct reroute *old)
 {
@@ -248,8 +253,8 @@ static void carry_over(struct reroute *r, const struct reroute *old)
 		const struct rr_tunnel *ot = &old->tunnels[o];
 		for (int e = 0; e < 2; e++)
 			for (int f = 0; f < 2; f++)
-				if (strcmp(r->sites[tn->end[e]].name,
-					   old->sites[ot->end[f]].name) == 0)
+				if (same_name(r->sites[tn->end[e]].name,
+					      old->sites[ot->end[f]].name))
 					tn->view[e] = ot->view[f];
 	}
 }
@@ -527,7 +532,7 @@ static int list_of(const struct reroute *r, const struct rr_hub *hub, Sdwan__Rea
 	if (!n)
 		return 0;
 	Sdwan__SiteRoute *items = calloc(n, sizeof(*items));
-	msg->routes = calloc(n, sizeof(*msg->routes));
+	msg->routes = calloc(n, sizeof(Sdwan__SiteRoute *));
 	if (!items || !msg->routes) {
 		free(items);
 		free(msg->routes);

@@ -1335,7 +1335,8 @@ int tmgr_reachability(struct tmgr *tm, const Sdwan__Reachability *r)
 		snprintf(next[n].via, sizeof(next[n].via), "%s", sr->via_hub);
 		n++;
 	}
-	qsort(next, n, sizeof(*next), route_cmp);
+	if (n)
+		qsort(next, n, sizeof(*next), route_cmp);
 	bool changed = n != tm->n_routes || (n && memcmp(next, tm->routes, n * sizeof(*next)) != 0);
 	free(tm->routes);
 	tm->routes = next;
@@ -1431,7 +1432,8 @@ static int peer_fill(struct tmgr *tm, const struct tm_tunnel *t, Sdwan__TunnelHe
 	}
 	sdwan__endpoint__init(e);
 	memcpy(addr, ep.addr.bytes, alen);
-	e->addr = (ProtobufCBinaryData){alen, addr};
+	e->addr.data = addr; /* owned by the report from here (tmgr_health_free) */
+	e->addr.len = alen;
 	e->port = ep.port;
 	th->peer = e;
 	return 0;

@@ -197,8 +197,8 @@ static void icmp_unreachable(struct dp__worker *w, const struct dp__tables *t, c
 	}
 	if (b->unreach_sent >= W_UNREACH_PER_S)
 		return;
-	if (mss_icmp_unreachable(ip, len, src, b->icmp + W_HEAD, MSS_ICMP6_REPLY_MAX,
-				 &out_len) == MSS_ICMP_REPLY) {
+	if (mss_icmp_unreachable(ip, len, src, b->icmp + W_HEAD, MSS_ICMP6_REPLY_MAX, &out_len) ==
+	    MSS_ICMP_REPLY) {
 		b->unreach_sent++;
 		icmp_send(w, t, out_len);
 	}
