@@ -21,7 +21,9 @@
 #include "common/error.h"
 #include "controller/admin.h"
 #include "controller/ctlr_internal.h"
+#include "controller/ctlr_reroute.h"
 #include "controller/plan_diff.h"
+#include "controller/reroute.h"
 
 /* How long a pushed config may go unanswered before it is pushed again. */
 #define CTLR_PUSH_TIMEOUT_MS 10000
@@ -208,6 +210,7 @@ static void commit_and_flush(struct ctlr *c)
 
 static void on_check(uv_check_t *h)
 {
+	ctlr__reroute_flush(h->data);
 	commit_and_flush(h->data);
 }
 
@@ -626,6 +629,7 @@ int ctlr__topology_load(struct ctlr *c, const uint8_t *buf, size_t len, const ch
 	intent_free(&c->in);
 	c->in = in;
 	c->wan = wan;
+	ctlr__reroute_plan(c);
 	memset(&in, 0, sizeof(in));
 	wan = NULL;
 	free(c->topo_buf);
@@ -755,6 +759,7 @@ static void on_tick(uv_timer_t *t)
 			ctlr__push_maybe(c, s);
 		}
 	}
+	ctlr__reroute_tick(c);
 }
 
 /* Socket monitor: a DISCONNECTED event names the descriptor that went away. */
@@ -1118,6 +1123,7 @@ void ctlr__maybe_finish(struct ctlr *c)
 	}
 	free(c->sites);
 	free(c->index);
+	reroute_free(c->reroute);
 	edgecfg_wan_free(c->wan);
 	intent_free(&c->in);
 	free(c->topo_buf);

@@ -15,6 +15,7 @@
 #include "common/ctl_msg.h"
 #include "common/error.h"
 #include "controller/ctlr_internal.h"
+#include "controller/ctlr_reroute.h"
 
 /* Log a refusal a peer can provoke: debug level, rate-limited. */
 #define PEER_LOG(c, msg, ...)                                                                      \
@@ -365,6 +366,7 @@ static void on_health(struct ctlr *c, struct ctlr_site *s, const Sdwan__HealthRe
 		if (store_health_put(c->st, s->name, buf, len, s->health_at) == 0)
 			s->health_saved_at = s->health_at;
 	}
+	ctlr__reroute_health(c, s, h);
 }
 
 static void on_ack(struct ctlr *c, struct ctlr_site *s, uint64_t gen)
@@ -431,6 +433,10 @@ static const char *event_kind(Sdwan__EventType t)
 		return "config-applied";
 	case SDWAN__EVENT_TYPE__EVENT_TYPE_CONFIG_REJECTED:
 		return "config-rejected";
+	case SDWAN__EVENT_TYPE__EVENT_TYPE_REROUTE:
+		return "reroute";
+	case SDWAN__EVENT_TYPE__EVENT_TYPE_PEER_MOVED:
+		return "peer-moved";
 	default:
 		return "edge-event";
 	}
@@ -553,6 +559,7 @@ static void dispatch(struct ctlr *c, struct ctlr_site *s, struct Sdwan__Envelope
 		c->counters[CTLR_C_EVENTS]++;
 		ctlr__event(c, s->name, env->event->tunnel, event_kind(env->event->type),
 			    env->event->detail);
+		ctlr__reroute_event(c, s, env->event);
 		break;
 	case SDWAN__ENVELOPE__BODY_COMMAND_RESULT: {
 		const Sdwan__CommandResult *r = env->command_result;

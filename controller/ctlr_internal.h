@@ -116,6 +116,7 @@ struct ctlr_bucket {
 #define CTLR_BUCKETS 1024
 
 struct ctlr_admin_conn;
+struct reroute;
 
 struct ctlr {
 	uv_loop_t *loop;
@@ -175,6 +176,8 @@ struct ctlr {
 	uint64_t counters[CTLR_C_COUNT];
 	struct ctlr_bucket buckets[CTLR_BUCKETS];
 	struct log_ratelimit rl;
+	/* Reachability for hubs (controller/ctlr_reroute.h). */
+	struct reroute *reroute;
 };
 
 /* Wall clock, Unix ms. */

@@ -17,7 +17,7 @@ ANALYSIS="clang clang-14 libclang-rt-14-dev llvm clang-format clang-tidy cppchec
 # JSON checks in shell tests (jq; jsonschema for the containerlab export), unit checks
 # (systemd-analyze), the real peers we interoperate and benchmark against, and tshark to decrypt
 # captures with the --keylog tables.
-RUNTIME="iproute2 nftables iperf3 iputils-ping tcpdump procps psmisc util-linux jq python3
+RUNTIME="iproute2 nftables conntrack iperf3 iputils-ping tcpdump procps psmisc util-linux jq python3
 	python3-jsonschema python3-yaml systemd
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins
 	libstrongswan-standard-plugins

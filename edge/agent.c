@@ -28,6 +28,9 @@
 #define DEFAULT_HB_TIMEOUT_MS   3000u
 #define DEFAULT_EVENT_QUEUE     1024u
 #define DEFAULT_RENEW_CHECK_MS  60000u
+/* Like a routing protocol's graceful-restart timer: long enough for a controller restart or
+ * a short outage, short enough that a hub does not act for long on a stale view. */
+#define DEFAULT_REACH_GRACE_MS 60000u
 /* Health faster than this would be a controller misconfiguration flooding itself. */
 #define HEALTH_MIN_MS 50u
 /* Long enough for a last CommandResult to leave before a socket is replaced. */
@@ -68,6 +71,7 @@ enum agent_timer {
 	TIMER_HEALTH,
 	TIMER_RENEW,
 	TIMER_ENROLL,
+	TIMER_REACH_GRACE,
 	TIMER_COUNT,
 };
 
@@ -216,6 +220,20 @@ static void maybe_renew(struct agent *a);
 static void on_control_msg(struct zsock *zs, zmq_msg_t *frames, size_t n, void *arg);
 static void on_monitor_msg(struct zsock *zs, zmq_msg_t *frames, size_t n, void *arg);
 
+/* The control session has been gone for the grace time: the controller's routes go. */
+static void on_reach_grace(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+	if (!a->ops.reachability)
+		return;
+	LOG_NOTICE(CTL, "agent: controller routes withdrawn: no control session", "grace_ms=%u",
+		   a->opts.reach_grace_ms);
+	a->stats.reach_withdrawn++;
+	int rc = a->ops.reachability(a->ops.arg, NULL);
+	if (rc != 0)
+		LOG_WARN(CTL, "agent: controller routes not withdrawn", "err=%s", sdw_strerror(rc));
+}
+
 /* Close the control socket and its monitor; the session is over. */
 static void control_drop(struct agent *a)
 {
@@ -225,9 +243,13 @@ static void control_drop(struct agent *a)
 	sock_drop(&a->ctl);
 	(void)uv_timer_stop(&a->timers[TIMER_CONNECT]);
 	(void)uv_timer_stop(&a->timers[TIMER_HEALTH]);
-	if (a->stats.connected)
+	if (a->stats.connected) {
 		LOG_NOTICE(CTL, "agent: controller connected -> disconnected", "endpoint=%s",
 			   a->id.endpoint);
+		if (!a->closing)
+			(void)uv_timer_start(&a->timers[TIMER_REACH_GRACE], on_reach_grace,
+					     a->opts.reach_grace_ms, 0);
+	}
 	a->stats.connected = false;
 	/* A renewal in flight is lost with the session; the renew timer asks again. */
 	if (a->pending_kind == PENDING_RENEW || a->pending_kind == PENDING_ROTATE) {
@@ -356,6 +378,7 @@ static void on_health_timer(uv_timer_t *t)
 static void on_handshake(struct agent *a)
 {
 	(void)uv_timer_stop(&a->timers[TIMER_CONNECT]);
+	(void)uv_timer_stop(&a->timers[TIMER_REACH_GRACE]);
 	a->stats.connected = true;
 	a->stats.handshakes++;
 	a->backoff_ms = a->opts.backoff_min_ms;
@@ -994,6 +1017,22 @@ static void on_command(struct agent *a, uint64_t cmd_id, const Sdwan__Command *c
 	send_command_result(a, cmd_id, c->type, rc, reason);
 }
 
+static void on_reachability(struct agent *a, const Sdwan__Reachability *r)
+{
+	if (!a->ops.reachability) {
+		LOG_DEBUG(CTL, "agent: controller routes ignored: no engine takes them", NULL);
+		return;
+	}
+	a->stats.reachability++;
+	int rc = a->ops.reachability(a->ops.arg, r);
+	if (rc == -ESTALE)
+		LOG_INFO(CTL, "agent: older controller routes ignored", "epoch=%llu seq=%llu",
+			 (unsigned long long)r->epoch, (unsigned long long)r->seq);
+	else if (rc != 0)
+		LOG_WARN(CTL, "agent: controller routes not applied", "seq=%llu err=%s",
+			 (unsigned long long)r->seq, sdw_strerror(rc));
+}
+
 static void on_control_msg(struct zsock *zs, zmq_msg_t *frames, size_t n, void *arg)
 {
 	struct agent *a = arg;
@@ -1015,6 +1054,9 @@ static void on_control_msg(struct zsock *zs, zmq_msg_t *frames, size_t n, void *
 		break;
 	case SDWAN__ENVELOPE__BODY_CERT_RENEW_RESPONSE:
 		on_renew_response(a, env->in_reply_to, env->cert_renew_response);
+		break;
+	case SDWAN__ENVELOPE__BODY_REACHABILITY:
+		on_reachability(a, env->reachability);
 		break;
 	case SDWAN__ENVELOPE__BODY_ERROR:
 		LOG_WARN(CTL, "agent: controller reports a protocol error", "code=%d reason=\"%s\"",
@@ -1090,6 +1132,7 @@ static void options_defaults(struct agent_options *o)
 	o->heartbeat_timeout_ms = pick(o->heartbeat_timeout_ms, DEFAULT_HB_TIMEOUT_MS);
 	o->event_queue_max = pick(o->event_queue_max, DEFAULT_EVENT_QUEUE);
 	o->renew_check_ms = pick(o->renew_check_ms, DEFAULT_RENEW_CHECK_MS);
+	o->reach_grace_ms = pick(o->reach_grace_ms, DEFAULT_REACH_GRACE_MS);
 }
 
 int agent_new(uv_loop_t *loop, void *zctx, const struct agent_options *opts,

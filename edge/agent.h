@@ -20,6 +20,11 @@
  *               backoff. ZMQ heartbeats keep "connected" honest on both sides.
  *   config      EdgeConfig -> ops.apply -> ConfigAck (and config.pb replaced) or ConfigNack with
  *               the reason; a generation not newer than the one running is nacked as STALE.
+ *   routes      Reachability (hubs) -> ops.reachability. It is routing state, not configuration:
+ *               not stored, not acknowledged (health reports say which list runs). Once the
+ *               control session has been gone for reach_grace_ms it is withdrawn
+ *               (ops.reachability(NULL)) and the edge's own routing stands, so that stale word
+ *               from a controller that is away never outlives the grace time.
  *   commands    REKEY_NOW -> ops.rekey; RE_ENROLL -> enroll again with the command's token;
  *               ROTATE_KEYS -> new IKE and CURVE keys sent in a CertRenewRequest. Each answered
  *               with a CommandResult (in_reply_to = the command's msg_id).
@@ -67,6 +72,9 @@ struct agent_ops {
 	 * NULL: the report then carries no tunnels. */
 	int (*health)(void *arg, Sdwan__HealthReport **out);
 	void (*health_free)(void *arg, Sdwan__HealthReport *hr);
+	/* Take the controller's Reachability, or NULL: withdraw it (see "routes" above). Return 0
+	 * or -errno (logged). May be NULL: the message is ignored. */
+	int (*reachability)(void *arg, const Sdwan__Reachability *r);
 	/* Rekey tunnel (NULL = every tunnel). Return 0 or -errno. May be NULL (-ENOTSUP). */
 	int (*rekey)(void *arg, const char *tunnel);
 	/* The IKE key or certificate changed (enrollment, renewal, rotation); both borrowed, valid
@@ -97,6 +105,7 @@ struct agent_options {
 	uint32_t heartbeat_timeout_ms; /* ZMQ_HEARTBEAT_TIMEOUT [3000] */
 	uint32_t event_queue_max;      /* events kept while disconnected; oldest dropped [1024] */
 	uint32_t renew_check_ms;       /* how often to check the certificate's age [60000] */
+	uint32_t reach_grace_ms;       /* controller routes kept without a session [60000] */
 };
 
 /* Counters and state, for tests and logs. */
@@ -113,6 +122,8 @@ struct agent_stats {
 	uint64_t events_dropped;  /* Events dropped from a full queue */
 	uint64_t acks, nacks;     /* ConfigAck / ConfigNack sent */
 	uint64_t renewals;        /* CertRenewRequests sent */
+	uint64_t reachability;    /* Reachability messages handed to ops.reachability */
+	uint64_t reach_withdrawn; /* times the grace time ran out and the routes were withdrawn */
 	uint64_t last_backoff_ms; /* the delay chosen for the last reconnect */
 	uint32_t events_queued;   /* events waiting now */
 };

@@ -64,6 +64,14 @@ static int op_rekey(void *arg, const char *tunnel)
 	return -ENOTSUP;
 }
 
+static int op_reachability(void *arg, const Sdwan__Reachability *r)
+{
+	struct managed *m = arg;
+	if (m->engine_started && m->eng->reachability)
+		return m->eng->reachability(m->eng->ctx, r);
+	return -ENOTSUP;
+}
+
 static void op_identity(void *arg, EVP_PKEY *key, X509 *cert, X509 *ca)
 {
 	struct managed *m = arg;
@@ -136,6 +144,7 @@ static int agent_open(struct managed *m, const struct managed_args *args)
 		.health = op_health,
 		.health_free = op_health_free,
 		.rekey = op_rekey,
+		.reachability = op_reachability,
 		.identity_changed = op_identity,
 		.failed = op_failed,
 	};

@@ -43,6 +43,7 @@ struct managed_engine {
 	int (*health)(void *ctx, Sdwan__HealthReport **out);
 	void (*health_free)(void *ctx, Sdwan__HealthReport *hr);
 	int (*rekey)(void *ctx, const char *tunnel);
+	int (*reachability)(void *ctx, const Sdwan__Reachability *r);
 	void (*identity_changed)(void *ctx, EVP_PKEY *key, X509 *cert, X509 *ca);
 	/* Tear down (TUN device, routes, IKE Deletes); call done(done_arg) from the loop when
 	 * finished. Called only after a successful start. */

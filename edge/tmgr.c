@@ -37,8 +37,8 @@ enum {
 	TM_BACKOFF_MIN_MS = 500,
 	TM_BACKOFF_MAX_MS = 8000,
 	TM_RECLAIM_MS = 100,
-	TM_IKE_BATCH = 64, /* IKE messages taken from the data plane per wakeup */
-	TM_KROUTES_MAX = 1024,
+	TM_IKE_BATCH = 64,       /* IKE messages taken from the data plane per wakeup */
+	TM_HORIZON_BACKBONE = 1, /* split-horizon group of a hub's hub-to-hub tunnels */
 	TM_DEFAULT_LINK_MTU = 1400,
 	/* A rekey we answered: our outbound moves to the new pair once the peer deletes the old
 	 * one (it has the new pair then), or after this long if its Delete never comes. */
@@ -88,6 +88,12 @@ struct tm_tunnel {
 	struct ike_endpoint local; /* our IKE endpoint for this tunnel */
 };
 
+/* One route of the controller's reachability. */
+struct tm_route {
+	char site[TPLAN_SITE_NAME_MAX];
+	char via[TPLAN_SITE_NAME_MAX]; /* the hub that reaches the site; "" = none does */
+};
+
 struct tmgr {
 	uv_loop_t *loop;
 	struct tmgr_options opts;
@@ -111,6 +117,10 @@ struct tmgr {
 	struct tplan_kroute *kroutes;
 	size_t n_kroutes;
 	char active_hub[TPLAN_NAME_MAX]; /* tunnel name, "" = none */
+	/* The controller's reachability (proto Reachability), sorted by site; none: own routing */
+	struct tm_route *routes;
+	size_t n_routes;
+	uint64_t reach_epoch, reach_seq;
 	uint64_t hub_recheck_ms;
 	uint64_t start_ms;
 	unsigned closing; /* handles still closing */
@@ -152,6 +162,10 @@ static const char *event_name(Sdwan__EventType type)
 		return "rekey";
 	case SDWAN__EVENT_TYPE__EVENT_TYPE_AUTH_FAILURE:
 		return "auth_failure";
+	case SDWAN__EVENT_TYPE__EVENT_TYPE_REROUTE:
+		return "reroute";
+	case SDWAN__EVENT_TYPE__EVENT_TYPE_PEER_MOVED:
+		return "peer_moved";
 	default:
 		return "other";
 	}
@@ -217,6 +231,18 @@ static int env_send(void *ctx, const struct ike_endpoint *local, const struct ik
 		return udpio_sendto(tm->udp.fds[0], remote, non_esp_marker, sizeof(non_esp_marker),
 				    msg, len);
 	return udpio_send(&tm->ike, remote, NULL, 0, msg, len);
+}
+
+/* "192.0.2.1:4500" of a data-plane peer address. */
+static const char *sockaddr_text(const struct sockaddr_in6 *sa, char *buf, size_t cap)
+{
+	struct ike_endpoint ep;
+	char a[IP_ADDR_STRLEN];
+
+	udpio_from_sockaddr(sa, &ep);
+	snprintf(buf, cap, "%s:%u", ep.addr.family ? ip_addr_format(&ep.addr, a) : "-",
+		 (unsigned)ep.port);
+	return buf;
 }
 
 static void spis_clear(struct tmgr *tm, struct tm_tunnel *t)
@@ -449,12 +475,19 @@ static void env_event(void *ctx, const struct ike_event *ev)
 	/* §2.23: an authenticated IKE message from a new address or port (a NAT rebinding, a
 	 * roaming peer): ESP follows it. */
 	if (ev->type == IKE_EVENT_PEER_MOVED && ev->sa == t->sa) {
-		struct sockaddr_in6 peer;
+		struct sockaddr_in6 peer, old;
+		char was[IP_ADDR_STRLEN + 8], now[IP_ADDR_STRLEN + 8];
+		if (dp_tunnel_peer(tm->dp, t->id, &old) != 0)
+			memset(&old, 0, sizeof(old));
 		esp_peer(&ev->remote, &peer);
-		if (dp_tunnel_set_peer(tm->dp, t->id, &peer) != 0)
+		if (dp_tunnel_set_peer(tm->dp, t->id, &peer) != 0) {
 			LOG_WARN(DP, "could not move the tunnel's peer", "tunnel=%s", t->spec.name);
-		else
+		} else {
 			LOG_NOTICE(DP, "peer moved: ESP follows", "tunnel=%s", t->spec.name);
+			emit(tm, SDWAN__EVENT_TYPE__EVENT_TYPE_PEER_MOVED, t->spec.name,
+			     "peer %s -> %s (seen in %s)", sockaddr_text(&old, was, sizeof(was)),
+			     sockaddr_text(&peer, now, sizeof(now)), ev->phase ? ev->phase : "IKE");
+		}
 	}
 	/* The children moved to the new IKE SA: liveness checks and failures follow them. */
 	if (ev->type == IKE_EVENT_IKE_REKEYED && ev->sa == t->sa && ev->new_sa) {
@@ -542,6 +575,28 @@ static void natt_local(struct tmgr *tm, const uint8_t *msg, size_t len, struct i
 		to->addr = info.local.addr;
 }
 
+/* The data plane saw a tunnel's authenticated ESP come from a new source (a NAT gave the peer a
+ * new port): the engine decides whether the peer may move, and if it does, reports
+ * IKE_EVENT_PEER_MOVED, on which ESP follows (env_event). */
+static void peer_seen(struct tmgr *tm, uint32_t id, const struct sockaddr_in6 *from)
+{
+	struct ike_endpoint ep;
+	char b[IP_ADDR_STRLEN + 8];
+
+	for (size_t i = 0; i < tm->n_tunnels; i++) {
+		struct tm_tunnel *t = tm->tunnels[i];
+		if (t->id != id)
+			continue;
+		udpio_from_sockaddr(from, &ep);
+		int rc = t->state == TM_UP ? ike_sa_peer_seen(tm->eng, t->sa, &ep) : -ENOENT;
+		if (rc)
+			LOG_DEBUG(DP, "ESP from a new source not followed",
+				  "tunnel=%s from=%s error=\"%s\"", t->spec.name,
+				  sockaddr_text(from, b, sizeof(b)), sdw_strerror(rc));
+		return;
+	}
+}
+
 static void on_dp_event(uv_poll_t *h, int status, int events)
 {
 	struct tmgr *tm = h->data;
@@ -563,6 +618,11 @@ static void on_dp_event(uv_poll_t *h, int status, int events)
 		natt_local(tm, tm->ike_buf, (size_t)n, &to);
 		ike_rx(tm, tm->ike_buf, (size_t)n, &from, &to);
 	}
+	uint32_t id;
+	struct sockaddr_in6 moved;
+	for (int i = 0; i < TM_IKE_BATCH && dp_peer_moved_pop(tm->dp, &id, &moved) == 1; i++)
+		peer_seen(tm, id, &moved);
+	schedule(tm);
 }
 
 /* ---- tunnels ---- */
@@ -589,9 +649,10 @@ static void source_for(const struct ip_addr *addr, uint16_t port, struct ip_addr
 	close(fd);
 }
 
-static void peer_config(const struct tmgr *tm, const struct tm_tunnel *t, struct ike_peer_config *c)
+static int peer_config(const struct tmgr *tm, const struct tm_tunnel *t, struct ike_peer_config *c)
 {
 	const struct tplan_tunnel *s = &t->spec;
+	int rc;
 
 	memset(c, 0, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "%s", s->name);
@@ -611,22 +672,23 @@ static void peer_config(const struct tmgr *tm, const struct tm_tunnel *t, struct
 	c->esp = s->esp;
 	c->ike_lifetime_s = (uint32_t)(s->ike_lifetime_ms / 1000);
 	c->child_lifetime_s = (uint32_t)(s->child_lifetime_ms / 1000);
-	memcpy(c->local_ts, s->local, s->n_local * sizeof(s->local[0]));
-	c->n_local_ts = s->n_local;
-	memcpy(c->remote_ts, s->remote, s->n_remote * sizeof(s->remote[0]));
-	c->n_remote_ts = s->n_remote;
+	rc = tplan_traffic_selectors(tm->plan, s, false, c->local_ts, &c->n_local_ts);
+	if (!rc)
+		rc = tplan_traffic_selectors(tm->plan, s, true, c->remote_ts, &c->n_remote_ts);
 	c->local = t->local;
 	if (s->peer_known)
 		c->remote = (struct ike_endpoint){.addr = s->peer_addr, .port = s->peer_ike_port};
 	c->initiate = s->initiator;
+	return rc;
 }
 
 static int engine_add(struct tmgr *tm, struct tm_tunnel *t)
 {
 	struct ike_peer_config c;
 
-	peer_config(tm, t, &c);
-	int rc = ike_engine_add_peer(tm->eng, &c);
+	int rc = peer_config(tm, t, &c);
+	if (!rc)
+		rc = ike_engine_add_peer(tm->eng, &c);
 	OPENSSL_cleanse(&c, sizeof(c));
 	return rc;
 }
@@ -685,10 +747,15 @@ static int tunnel_create(struct tmgr *tm, const struct tplan_tunnel *spec, uint3
 		struct ike_endpoint esp = {.addr = spec->peer_addr, .port = spec->peer_esp_port};
 		udpio_to_sockaddr(&esp, &peer);
 	}
-	rc = tplan_allowed(spec, &allowed);
+	rc = tplan_allowed(tm->plan, spec, &allowed);
 	if (!rc)
 		rc = dp_tunnel_add(tm->dp, id, &peer, spec->mtu, &allowed);
 	lpm_free(allowed);
+	/* A hub relays between spokes but never from one hub to another (split horizon): its
+	 * hub-to-hub tunnels form one group. */
+	if (!rc && spec->kind == SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_HUB &&
+	    dp_tunnel_set_horizon(tm->dp, id, TM_HORIZON_BACKBONE) != 0)
+		LOG_WARN(DP, "could not set the tunnel's split horizon", "tunnel=%s", spec->name);
 	if (rc) {
 		tunnel_free(t);
 		return rc;
@@ -969,22 +1036,20 @@ static bool kroute_in(const struct tplan_kroute *set, size_t n, const struct tpl
 /* Bring the kernel's routes into the TUN to what the plan needs, touching only differences. */
 static int kernel_routes_sync(struct tmgr *tm, const struct tplan *p)
 {
-	struct tplan_kroute *want = calloc(TM_KROUTES_MAX, sizeof(*want));
-	int n = want ? tplan_kernel_routes(p, want, TM_KROUTES_MAX) : -ENOMEM;
-	int rc = 0;
+	struct tplan_kroute *want = NULL;
+	size_t n = 0;
+	int rc = tplan_kernel_routes(p, &want, &n);
 
-	if (n < 0) {
-		free(want);
-		return n;
-	}
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < tm->n_kroutes; i++) {
-		if (kroute_in(want, (size_t)n, &tm->kroutes[i], false))
+		if (kroute_in(want, n, &tm->kroutes[i], false))
 			continue;
 		int r = net_route_del(tm->net, tm->ifindex, &tm->kroutes[i].dst);
 		if (r && r != -ENOENT)
 			LOG_WARN(NET, "could not remove route", "error=\"%s\"", sdw_strerror(r));
 	}
-	for (int i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; i < n && !rc; i++) {
 		if (kroute_in(tm->kroutes, tm->n_kroutes, &want[i], true))
 			continue;
 		rc = net_route_replace(tm->net, tm->ifindex, &want[i].dst, want[i].mtu);
@@ -996,14 +1061,33 @@ static int kernel_routes_sync(struct tmgr *tm, const struct tplan *p)
 	}
 	free(tm->kroutes);
 	tm->kroutes = want;
-	tm->n_kroutes = (size_t)n;
+	tm->n_kroutes = n;
 	return rc;
+}
+
+/* The controller's routes as the plan's WAN table sees them; NULL (no word on any site) when
+ * there are none or no memory (then the edge's own routing stands). Free with free(). */
+static struct tplan_reach *reach_for(const struct tmgr *tm, const struct tplan *p)
+{
+	struct tplan_reach *r = NULL;
+
+	if (!tm->n_routes || !(r = calloc(p->n_sites ? p->n_sites : 1, sizeof(*r))))
+		return NULL;
+	for (size_t i = 0; i < tm->n_routes; i++) {
+		long s = tplan_site_index(p, tm->routes[i].site);
+		if (s < 0)
+			continue;
+		r[s].kind = tm->routes[i].via[0] ? TPLAN_REACH_VIA : TPLAN_REACH_UNREACHABLE;
+		r[s].via = tm->routes[i].via;
+	}
+	return r;
 }
 
 static int dp_routes_sync(struct tmgr *tm, const struct tplan *p)
 {
 	uint32_t *ids = calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(*ids));
 	bool *live = calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(*live));
+	struct tplan_reach *reach = reach_for(tm, p);
 	struct lpm *routes = NULL;
 	int rc = ids && live ? 0 : -ENOMEM;
 
@@ -1013,10 +1097,11 @@ static int dp_routes_sync(struct tmgr *tm, const struct tplan *p)
 		live[i] = tm->tunnels[i]->state == TM_UP;
 	}
 	if (!rc)
-		rc = tplan_routes_live(p, ids, live, &routes);
+		rc = tplan_routes_reach(p, ids, live, reach, &routes);
 	if (!rc)
 		rc = dp_routes_set(tm->dp, &routes);
 	lpm_free(routes);
+	free(reach);
 	free(live);
 	free(ids);
 	return rc;
@@ -1206,6 +1291,73 @@ int tmgr_apply(struct tmgr *tm, const Sdwan__EdgeConfig *cfg, struct tmgr_apply_
 	return rc;
 }
 
+/* ---- the controller's reachability ---- */
+
+static int route_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct tm_route *)a)->site, ((const struct tm_route *)b)->site);
+}
+
+/* "branch1 via hub-west, branch3 unreachable" (as much as fits). */
+static void routes_text(const struct tm_route *r, size_t n, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < cap; i++) {
+		int k = snprintf(buf + len, cap - len, "%s%s %s%s", i ? ", " : "", r[i].site,
+				 r[i].via[0] ? "via " : "unreachable", r[i].via);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	if (!n)
+		snprintf(buf, cap, "none: own routing");
+}
+
+int tmgr_reachability(struct tmgr *tm, const Sdwan__Reachability *r)
+{
+	struct tm_route *next = NULL;
+	size_t n = 0, skipped = 0;
+
+	if (r && r->epoch == tm->reach_epoch && r->seq <= tm->reach_seq)
+		return -ESTALE;
+	if (r && r->n_routes && !(next = calloc(r->n_routes, sizeof(*next))))
+		return -ENOMEM;
+	for (size_t i = 0; r && i < r->n_routes; i++) {
+		const Sdwan__SiteRoute *sr = r->routes[i];
+		if (!sr->site || !sr->site[0] || strlen(sr->site) >= sizeof(next->site) ||
+		    !sr->via_hub || strlen(sr->via_hub) >= sizeof(next->via)) {
+			skipped++;
+			continue;
+		}
+		snprintf(next[n].site, sizeof(next[n].site), "%s", sr->site);
+		snprintf(next[n].via, sizeof(next[n].via), "%s", sr->via_hub);
+		n++;
+	}
+	if (n)
+		qsort(next, n, sizeof(*next), route_cmp);
+	bool changed = n != tm->n_routes || (n && memcmp(next, tm->routes, n * sizeof(*next)) != 0);
+	free(tm->routes);
+	tm->routes = next;
+	tm->n_routes = n;
+	tm->reach_epoch = r ? r->epoch : 0;
+	tm->reach_seq = r ? r->seq : 0;
+	if (skipped)
+		LOG_WARN(MAIN, "controller routes with unusable site names ignored", "count=%zu",
+			 skipped);
+	if (!changed)
+		return 0;
+	/* Only the data-plane routes change: the kernel routes all lead into the TUN anyway. */
+	routes_refresh(tm);
+	char text[200];
+	routes_text(tm->routes, tm->n_routes, text, sizeof(text));
+	emit(tm, SDWAN__EVENT_TYPE__EVENT_TYPE_REROUTE, NULL, "%s %" PRIu64 ": %s%s",
+	     r ? "controller routes" : "controller routes withdrawn", tm->reach_seq, text,
+	     strlen(text) + 1 >= sizeof(text) ? " ..." : "");
+	return 0;
+}
+
 /* ---- health ---- */
 
 static void drops_fill(Sdwan__DropCounters *d, const uint64_t v[DP_DROP_COUNT])
@@ -1220,6 +1372,8 @@ static void drops_fill(Sdwan__DropCounters *d, const uint64_t v[DP_DROP_COUNT])
 	d->dummy = v[DP_DROP_DUMMY];
 	d->mtu = v[DP_DROP_MTU];
 	d->no_route = v[DP_DROP_NO_ROUTE];
+	d->unreachable = v[DP_DROP_UNREACHABLE];
+	d->loop = v[DP_DROP_LOOP];
 }
 
 static Sdwan__IkeState ike_state_of(const struct tm_tunnel *t)
@@ -1256,6 +1410,35 @@ static int child_fill(const struct tm_tunnel *t, Sdwan__TunnelHealth *th)
 	return c->esp_proposal ? 0 : -ENOMEM;
 }
 
+/* Where the tunnel's ESP goes now (after NAT-T floats and NAT rebindings); nothing while the
+ * peer is unknown. */
+static int peer_fill(struct tmgr *tm, const struct tm_tunnel *t, Sdwan__TunnelHealth *th)
+{
+	struct sockaddr_in6 sa;
+	struct ike_endpoint ep;
+
+	if (dp_tunnel_peer(tm->dp, t->id, &sa) != 0)
+		return 0;
+	udpio_from_sockaddr(&sa, &ep);
+	if (!ep.addr.family || !ip_addr_is_unicast(&ep.addr))
+		return 0;
+	size_t alen = ep.addr.family == IP_V4 ? 4 : 16;
+	Sdwan__Endpoint *e = calloc(1, sizeof(*e));
+	uint8_t *addr = malloc(alen);
+	if (!e || !addr) {
+		free(e);
+		free(addr);
+		return -ENOMEM;
+	}
+	sdwan__endpoint__init(e);
+	memcpy(addr, ep.addr.bytes, alen);
+	e->addr.data = addr; /* owned by the report from here (tmgr_health_free) */
+	e->addr.len = alen;
+	e->port = ep.port;
+	th->peer = e;
+	return 0;
+}
+
 static int tunnel_health(struct tmgr *tm, const struct tm_tunnel *t, uint64_t now,
 			 Sdwan__TunnelHealth **out)
 {
@@ -1284,9 +1467,33 @@ static int tunnel_health(struct tmgr *tm, const struct tm_tunnel *t, uint64_t no
 	th->uptime_ms = t->state == TM_UP ? now - t->up_ms : 0;
 	th->active = t->spec.hub_priority ? strcmp(tm->active_hub, t->spec.name) == 0
 					  : t->state == TM_UP;
-	if (!th->name)
+	if (!th->name || peer_fill(tm, t, th) != 0)
 		return -ENOMEM;
 	return child_fill(t, th);
+}
+
+/* The controller's routes this edge holds, and which list they came in. */
+static int routes_fill(const struct tmgr *tm, Sdwan__HealthReport *hr)
+{
+	hr->reachability_epoch = tm->reach_epoch;
+	hr->reachability_seq = tm->reach_seq;
+	if (!tm->n_routes)
+		return 0;
+	hr->controller_routes = calloc(tm->n_routes, sizeof(Sdwan__SiteRoute *));
+	if (!hr->controller_routes)
+		return -ENOMEM;
+	for (size_t i = 0; i < tm->n_routes; i++) {
+		Sdwan__SiteRoute *r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		sdwan__site_route__init(r);
+		hr->controller_routes[hr->n_controller_routes++] = r;
+		r->site = strdup(tm->routes[i].site);
+		r->via_hub = strdup(tm->routes[i].via);
+		if (!r->site || !r->via_hub)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 int tmgr_health(struct tmgr *tm, Sdwan__HealthReport **out)
@@ -1322,6 +1529,8 @@ int tmgr_health(struct tmgr *tm, Sdwan__HealthReport **out)
 		if (hr->tunnels[i])
 			hr->n_tunnels = i + 1;
 	}
+	if (!rc)
+		rc = routes_fill(tm, hr);
 out:
 	if (rc) {
 		tmgr_health_free(hr);
@@ -1367,6 +1576,7 @@ static void tm_free(struct tmgr *tm)
 		tunnel_free(tm->tunnels[i]);
 	free(tm->tunnels);
 	free(tm->kroutes);
+	free(tm->routes);
 	tplan_free(tm->plan);
 	ike_engine_free(tm->eng);
 	dp_free(tm->dp);
@@ -1505,6 +1715,26 @@ static void redirects_off(const char *tun)
 	(void)ipv4_conf_clear(tun, "send_redirects");
 }
 
+/*
+ * The data plane answers some packets with ICMP errors from the site's own first host address
+ * (too big, unreachable). Those for a host of our own LAN come in through the TUN, which the
+ * kernel drops as martians (a local source address) unless the device accepts them.
+ */
+static void accept_local_on(const char *tun)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/accept_local", tun);
+	f = fopen(path, "w");
+	if (!f || fputs("1\n", f) < 0)
+		LOG_WARN(NET, "could not accept our own ICMP errors from the TUN", "sysctl=%s",
+			 path);
+	if (f && fclose(f) != 0)
+		LOG_WARN(NET, "could not accept our own ICMP errors from the TUN", "sysctl=%s",
+			 path);
+}
+
 static int net_setup(struct tmgr *tm)
 {
 	size_t removed = 0;
@@ -1525,8 +1755,10 @@ static int net_setup(struct tmgr *tm)
 	rc = net_link_index(tm->net, tm->tun.name, &tm->ifindex);
 	if (!rc)
 		rc = net_link_up(tm->net, tm->ifindex, tm->link_mtu);
-	if (!rc)
+	if (!rc) {
 		redirects_off(tm->tun.name);
+		accept_local_on(tm->tun.name);
+	}
 	return rc;
 }
 

@@ -97,6 +97,18 @@ int tmgr_apply(struct tmgr *tm, const Sdwan__EdgeConfig *cfg, struct tmgr_apply_
 	__attribute__((warn_unused_result));
 
 /*
+ * Take the controller's reachability (proto Reachability): where the sites this hub does not
+ * reach over a live tunnel of its own are reached, and which no hub reaches (tplan.h:
+ * tplan_routes_reach). The list replaces the previous one; the data-plane routes change at once
+ * where it changed (a REROUTE event says how), nothing else does. NULL withdraws it (the control
+ * session has been gone for the grace time): the edge's own routing stands again. A list not
+ * newer than the one held (same epoch, seq not greater) is ignored: -ESTALE. Returns 0, -ESTALE
+ * or -ENOMEM (nothing changed).
+ */
+int tmgr_reachability(struct tmgr *tm, const Sdwan__Reachability *r)
+	__attribute__((warn_unused_result));
+
+/*
  * A health report of every configured tunnel and of the edge (active hub, global drops,
  * generation applied, uptime, timestamp). *out is owned by the caller: release it with
  * tmgr_health_free. Returns 0 or -ENOMEM.

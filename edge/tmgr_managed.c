@@ -53,6 +53,13 @@ static int op_rekey(void *ctx, const char *tunnel)
 	return tmgr_command_rekey(m->tm, tunnel);
 }
 
+static int op_reachability(void *ctx, const Sdwan__Reachability *r)
+{
+	struct tmgr_managed *m = ctx;
+
+	return tmgr_reachability(m->tm, r);
+}
+
 static void op_identity_changed(void *ctx, EVP_PKEY *key, X509 *cert, X509 *ca)
 {
 	struct tmgr_managed *m = ctx;
@@ -92,6 +99,7 @@ void tmgr_managed_engine(struct tmgr_managed *m, struct managed_engine *engine)
 		.health = op_health,
 		.health_free = op_health_free,
 		.rekey = op_rekey,
+		.reachability = op_reachability,
 		.identity_changed = op_identity_changed,
 		.stop = op_stop,
 	};

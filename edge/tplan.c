@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "common/ctl_msg.h"
 #include "edge/dp/dp.h"
@@ -64,22 +65,6 @@ static int read_prefixes(Sdwan__Prefix *const *in, size_t n_in, struct prefix *s
 			return fail(err, UNSUPPORTED, tunnel,
 				    "%s: more than %zu prefixes; summarise them into fewer", field,
 				    cap);
-	}
-	return 0;
-}
-
-/* Add every WAN prefix not belonging to site `except` (transit). */
-static int add_transit(const struct Sdwan__EdgeConfig *cfg, const char *except, struct prefix *set,
-		       size_t *n, const char *field, const char *tunnel, struct tplan_error *err)
-{
-	for (size_t s = 0; s < cfg->n_wan_prefixes; s++) {
-		const Sdwan__SitePrefixes *sp = cfg->wan_prefixes[s];
-		if (!sp->site || strcmp(sp->site, except) == 0 || strcmp(sp->site, cfg->site) == 0)
-			continue;
-		int rc = read_prefixes(sp->prefixes, sp->n_prefixes, set, n, TPLAN_PREFIX_MAX,
-				       field, tunnel, err);
-		if (rc)
-			return rc;
 	}
 	return 0;
 }
@@ -184,28 +169,45 @@ static int read_peer(const Sdwan__Tunnel *in, struct tplan_tunnel *t, struct tpl
 	return 0;
 }
 
-static int read_prefix_sets(const struct Sdwan__EdgeConfig *cfg, const struct tplan *p,
+/* What every tunnel of a plan shares about the WAN table, computed once per plan. */
+struct wan_facts {
+	uint8_t digest[32];  /* SHA-256 of the table */
+	bool v6;             /* another site has an IPv6 prefix */
+	long clash_site;     /* another site that lists one of our subnets, or -1 */
+	size_t clash_prefix; /* that prefix, in tplan.wan */
+};
+
+/* How many of the WAN table's prefixes belong to sites other than ours and `peer` (-1: none). */
+static size_t wan_others(const struct tplan *p, long peer)
+{
+	size_t n = p->n_wan;
+	if (p->own_site >= 0)
+		n -= p->sites[p->own_site].count;
+	if (peer >= 0 && peer != p->own_site)
+		n -= p->sites[peer].count;
+	return n;
+}
+
+static int read_prefix_sets(const struct tplan *p, const struct wan_facts *wf,
 			    const Sdwan__Tunnel *in, struct tplan_tunnel *t,
 			    struct tplan_error *err)
 {
 	int rc = read_prefixes(in->local_prefixes, in->n_local_prefixes, t->local, &t->n_local,
 			       TPLAN_PREFIX_MAX, "local_prefixes", t->name, err);
-	if (!rc && in->local_transit)
-		rc = add_transit(cfg, t->peer_site, t->local, &t->n_local,
-				 "local_prefixes with local_transit", t->name, err);
 	if (!rc)
 		rc = read_prefixes(in->remote_prefixes, in->n_remote_prefixes, t->remote,
 				   &t->n_remote, TPLAN_PREFIX_MAX, "remote_prefixes", t->name, err);
-	t->n_remote_direct = t->n_remote;
-	if (!rc && in->remote_transit)
-		rc = add_transit(cfg, cfg->site, t->remote, &t->n_remote,
-				 "remote_prefixes with remote_transit", t->name, err);
 	if (rc)
 		return rc;
-	if (t->n_local == 0 || t->n_remote == 0)
+	t->local_transit = in->local_transit;
+	t->remote_transit = in->remote_transit;
+	bool local_some = t->n_local || (t->local_transit &&
+					 wan_others(p, tplan_site_index(p, t->peer_site)) > 0);
+	bool remote_some = t->n_remote || (t->remote_transit && wan_others(p, -1) > 0);
+	if (!local_some || !remote_some)
 		return fail(err, INVALID, t->name,
 			    "%s is empty: a tunnel needs traffic selectors on both sides",
-			    t->n_local == 0 ? "local_prefixes" : "remote_prefixes");
+			    !local_some ? "local_prefixes" : "remote_prefixes");
 	for (size_t i = 0; i < t->n_remote; i++) {
 		if (has_prefix(p->subnets, p->n_subnets, &t->remote[i])) {
 			char b[PREFIX_STRLEN];
@@ -214,18 +216,35 @@ static int read_prefix_sets(const struct Sdwan__EdgeConfig *cfg, const struct tp
 				    prefix_format(&t->remote[i], b));
 		}
 	}
+	if (t->remote_transit && wf->clash_site >= 0) {
+		char b[PREFIX_STRLEN];
+		return fail(err, INVALID, t->name,
+			    "remote prefix %s (site %s in wan_prefixes) is one of this site's "
+			    "local_subnets",
+			    prefix_format(&p->wan[wf->clash_prefix], b),
+			    p->sites[wf->clash_site].name);
+	}
+	if (t->local_transit || t->remote_transit) {
+		memcpy(t->wan_digest, wf->digest, sizeof(t->wan_digest));
+		/* Symmetric: our local set is the peer's remote set and both ends see one table. */
+		size_t own = t->n_local > t->n_remote ? t->n_local : t->n_remote;
+		t->wide_ts = p->n_wan + own > TPLAN_PREFIX_MAX;
+	}
 	memcpy(t->deny, p->subnets, p->n_subnets * sizeof(p->subnets[0]));
 	t->n_deny = p->n_subnets;
 	return 0;
 }
 
-static int read_mtu(const Sdwan__Tunnel *in, struct tplan_tunnel *t, struct tplan_error *err)
+static int read_mtu(const struct wan_facts *wf, const Sdwan__Tunnel *in, struct tplan_tunnel *t,
+		    struct tplan_error *err)
 {
 	unsigned mtu = in->mtu ? in->mtu : TPLAN_MTU_DEFAULT, min = TPLAN_MTU_MIN;
 
 	for (size_t i = 0; i < t->n_remote; i++)
 		if (t->remote[i].addr.family == IP_V6)
 			min = TPLAN_MTU_MIN_V6;
+	if (t->remote_transit && wf->v6)
+		min = TPLAN_MTU_MIN_V6;
 	if (mtu < min || mtu > TPLAN_MTU_MAX)
 		return fail(err, INVALID, t->name, "mtu %u outside %u..%u", mtu, min,
 			    (unsigned)TPLAN_MTU_MAX);
@@ -233,9 +252,8 @@ static int read_mtu(const Sdwan__Tunnel *in, struct tplan_tunnel *t, struct tpla
 	return 0;
 }
 
-static int read_tunnel(const struct Sdwan__EdgeConfig *cfg, const struct tplan *p,
-		       const Sdwan__Tunnel *in, size_t idx, bool cert_auth, struct tplan_tunnel *t,
-		       struct tplan_error *err)
+static int read_tunnel(const struct tplan *p, const struct wan_facts *wf, const Sdwan__Tunnel *in,
+		       size_t idx, bool cert_auth, struct tplan_tunnel *t, struct tplan_error *err)
 {
 	if (!str_fits(in->name, sizeof(t->name)))
 		return fail(err, INVALID, NULL, "tunnels[%zu]: name empty or longer than %d", idx,
@@ -267,16 +285,103 @@ static int read_tunnel(const struct Sdwan__EdgeConfig *cfg, const struct tplan *
 	if (!rc)
 		rc = read_peer(in, t, err);
 	if (!rc)
-		rc = read_prefix_sets(cfg, p, in, t, err);
+		rc = read_prefix_sets(p, wf, in, t, err);
 	if (!rc)
-		rc = read_mtu(in, t, err);
+		rc = read_mtu(wf, in, t, err);
 	return rc;
+}
+
+/* Sort order of the WAN table's sites by name (qsort_r: the plan is the context). */
+static int site_name_cmp(const void *a, const void *b, void *arg)
+{
+	const struct tplan *p = arg;
+	return strcmp(p->sites[*(const size_t *)a].name, p->sites[*(const size_t *)b].name);
+}
+
+/* Read the WAN prefix table once: its sites in order, their prefixes, a by-name index, and
+ * where our own site is in it. */
+static int read_wan(const struct Sdwan__EdgeConfig *cfg, struct tplan *p, struct tplan_error *err)
+{
+	size_t total = 0, n = cfg->n_wan_prefixes;
+
+	p->own_site = -1;
+	for (size_t s = 0; s < n; s++)
+		total += cfg->wan_prefixes[s]->n_prefixes;
+	p->sites = calloc(n ? n : 1, sizeof(*p->sites));
+	p->site_order = calloc(n ? n : 1, sizeof(*p->site_order));
+	p->wan = calloc(total ? total : 1, sizeof(*p->wan));
+	if (!p->sites || !p->site_order || !p->wan)
+		return -ENOMEM;
+	for (size_t s = 0; s < n; s++) {
+		const Sdwan__SitePrefixes *sp = cfg->wan_prefixes[s];
+		struct tplan_site *site = &p->sites[s];
+		if (!str_fits(sp->site, sizeof(site->name)))
+			return fail(err, INVALID, NULL,
+				    "wan_prefixes[%zu]: site name empty or longer than %d", s,
+				    TPLAN_SITE_NAME_MAX - 1);
+		snprintf(site->name, sizeof(site->name), "%s", sp->site);
+		site->first = p->n_wan;
+		for (size_t k = 0; k < sp->n_prefixes; k++) {
+			if (ctl_msg_prefix_get(sp->prefixes[k], &p->wan[p->n_wan]) != 0)
+				return fail(err, INVALID, NULL,
+					    "wan_prefixes[%zu] (site %s): prefixes[%zu] is not a "
+					    "prefix (4 or 16 address bytes, no host bits set)",
+					    s, site->name, k);
+			p->n_wan++;
+		}
+		site->count = p->n_wan - site->first;
+		p->site_order[s] = s;
+		if (strcmp(site->name, p->site) == 0)
+			p->own_site = (long)s;
+	}
+	p->n_sites = n;
+	qsort_r(p->site_order, n, sizeof(*p->site_order), site_name_cmp, p);
+	for (size_t i = 1; i < n; i++)
+		if (site_name_cmp(&p->site_order[i - 1], &p->site_order[i], p) == 0)
+			return fail(err, INVALID, NULL,
+				    "wan_prefixes: site %s is listed twice; list each site once",
+				    p->sites[p->site_order[i]].name);
+	return 0;
+}
+
+/* The facts transit tunnels share: the table's digest, whether it holds IPv6, and whether
+ * another site claims one of our subnets. */
+static int wan_facts_make(const struct tplan *p, struct wan_facts *wf)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+
+	memset(wf, 0, sizeof(*wf));
+	wf->clash_site = -1;
+	for (size_t s = 0; s < p->n_sites && ok; s++) {
+		const struct tplan_site *site = &p->sites[s];
+		ok = EVP_DigestUpdate(md, site->name, strlen(site->name) + 1);
+		for (size_t k = site->first; k < site->first + site->count && ok; k++) {
+			const struct prefix *pf = &p->wan[k];
+			uint8_t enc[18] = {pf->addr.family, pf->len};
+			memcpy(enc + 2, pf->addr.bytes, sizeof(pf->addr.bytes));
+			ok = EVP_DigestUpdate(md, enc, sizeof(enc));
+			if ((long)s == p->own_site)
+				continue;
+			if (pf->addr.family == IP_V6)
+				wf->v6 = true;
+			if (wf->clash_site < 0 && has_prefix(p->subnets, p->n_subnets, pf)) {
+				wf->clash_site = (long)s;
+				wf->clash_prefix = k;
+			}
+		}
+	}
+	if (ok)
+		ok = EVP_DigestFinal_ex(md, wf->digest, NULL);
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -ENOMEM;
 }
 
 int tplan_build(const struct Sdwan__EdgeConfig *cfg, bool cert_auth, struct tplan **out,
 		struct tplan_error *err)
 {
 	struct tplan *p = calloc(1, sizeof(*p));
+	struct wan_facts wf;
 	int rc = 0;
 
 	*out = NULL;
@@ -294,6 +399,10 @@ int tplan_build(const struct Sdwan__EdgeConfig *cfg, bool cert_auth, struct tpla
 	p->health_interval_ms = cfg->health_interval_ms;
 	rc = read_prefixes(cfg->local_subnets, cfg->n_local_subnets, p->subnets, &p->n_subnets,
 			   TPLAN_SUBNET_MAX, "local_subnets", NULL, err);
+	if (!rc)
+		rc = read_wan(cfg, p, err);
+	if (!rc)
+		rc = wan_facts_make(p, &wf);
 	if (rc)
 		goto out;
 	if (cfg->n_tunnels) {
@@ -304,7 +413,7 @@ int tplan_build(const struct Sdwan__EdgeConfig *cfg, bool cert_auth, struct tpla
 		}
 	}
 	for (size_t i = 0; i < cfg->n_tunnels && !rc; i++) {
-		rc = read_tunnel(cfg, p, cfg->tunnels[i], i, cert_auth, &p->tunnels[i], err);
+		rc = read_tunnel(p, &wf, cfg->tunnels[i], i, cert_auth, &p->tunnels[i], err);
 		p->n_tunnels = i + 1;
 		if (!rc && tplan_find(p, p->tunnels[i].name) != &p->tunnels[i])
 			rc = fail(err, INVALID, p->tunnels[i].name,
@@ -327,6 +436,9 @@ void tplan_free(struct tplan *p)
 		OPENSSL_cleanse(p->tunnels, p->n_tunnels * sizeof(*p->tunnels));
 		free(p->tunnels);
 	}
+	free(p->sites);
+	free(p->site_order);
+	free(p->wan);
 	free(p);
 }
 
@@ -343,25 +455,121 @@ bool tplan_tunnel_equal(const struct tplan_tunnel *a, const struct tplan_tunnel 
 	return CRYPTO_memcmp(a, b, sizeof(*a)) == 0;
 }
 
+long tplan_site_index(const struct tplan *p, const char *name)
+{
+	size_t lo = 0, hi = p->n_sites;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, p->sites[p->site_order[mid]].name);
+		if (c == 0)
+			return (long)p->site_order[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+static int prefix_qcmp(const void *a, const void *b)
+{
+	return prefix_cmp(a, b);
+}
+
+int tplan_effective(const struct tplan *p, const struct tplan_tunnel *t, bool remote,
+		    struct prefix **out, size_t *n)
+{
+	const struct prefix *own = remote ? t->remote : t->local;
+	size_t n_own = remote ? t->n_remote : t->n_local;
+	bool transit = remote ? t->remote_transit : t->local_transit;
+	/* What we send leaves out the peer's own prefixes; what it sends leaves out ours. */
+	long skip = remote ? p->own_site : tplan_site_index(p, t->peer_site);
+	struct prefix *set = calloc(n_own + (transit ? p->n_wan : 0) + 1, sizeof(*set));
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!set)
+		return -ENOMEM;
+	memcpy(set, own, n_own * sizeof(*own));
+	k = n_own;
+	for (size_t s = 0; transit && s < p->n_sites; s++) {
+		if ((long)s == p->own_site || (long)s == skip)
+			continue;
+		memcpy(set + k, p->wan + p->sites[s].first, p->sites[s].count * sizeof(*set));
+		k += p->sites[s].count;
+	}
+	qsort(set, k, sizeof(*set), prefix_qcmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < k; i++)
+		if (kept == 0 || prefix_cmp(&set[kept - 1], &set[i]) != 0)
+			set[kept++] = set[i];
+	*out = set;
+	*n = kept;
+	return 0;
+}
+
+int tplan_traffic_selectors(const struct tplan *p, const struct tplan_tunnel *t, bool remote,
+			    struct prefix out[static TPLAN_PREFIX_MAX], size_t *n)
+{
+	struct prefix *set = NULL;
+	size_t n_set = 0;
+	int rc = tplan_effective(p, t, remote, &set, &n_set);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	if (!t->wide_ts && n_set <= TPLAN_PREFIX_MAX) {
+		memcpy(out, set, n_set * sizeof(*set));
+		*n = n_set;
+	} else {
+		/* Route-based: the whole of each family the tunnel carries. */
+		bool v4 = false, v6 = false;
+		for (size_t i = 0; i < n_set; i++) {
+			v4 = v4 || set[i].addr.family == IP_V4;
+			v6 = v6 || set[i].addr.family == IP_V6;
+		}
+		if (v4)
+			out[(*n)++] = (struct prefix){.addr = {.family = IP_V4}, .len = 0};
+		if (v6)
+			out[(*n)++] = (struct prefix){.addr = {.family = IP_V6}, .len = 0};
+	}
+	free(set);
+	return 0;
+}
+
 /* One candidate route, before precedence is applied. */
 struct route_cand {
 	struct prefix dst;
 	uint32_t value;
-	/* 0 direct, 1 transit via the hub group, 2 transit via a tunnel; + TPLAN_RANK_DOWN
-	 * through a tunnel that is down */
-	unsigned rank;
+	unsigned rank;  /* enum route_rank, + RANK_DOWN through a tunnel that is down */
 	uint64_t order; /* within a rank: preference, then configuration order */
 };
 
+/* Precedence of candidate routes for one prefix (tplan_routes_reach). */
+enum route_rank {
+	RANK_DIRECT,      /* the tunnel names the prefix itself */
+	RANK_GROUP,       /* transit through the hub group (spokes) */
+	RANK_CONTROLLER,  /* transit through the hub the controller names */
+	RANK_UNREACHABLE, /* the controller says no hub reaches it */
+	RANK_TRANSIT,     /* transit through a tunnel of our own choosing */
+	RANK_DOWN,        /* added for a tunnel that is down: the last resort */
+};
+
+/* By prefix, then precedence: the first of each prefix wins. */
 static int cand_cmp(const void *a, const void *b)
 {
 	const struct route_cand *x = a, *y = b;
+	int c = prefix_cmp(&x->dst, &y->dst);
 
+	if (c)
+		return c;
 	if (x->rank != y->rank)
 		return x->rank < y->rank ? -1 : 1;
 	if (x->order != y->order)
 		return x->order < y->order ? -1 : 1;
-	return prefix_cmp(&x->dst, &y->dst);
+	return 0;
 }
 
 static bool is_hub(const struct tplan_tunnel *t)
@@ -369,52 +577,74 @@ static bool is_hub(const struct tplan_tunnel *t)
 	return t->hub_priority > 0;
 }
 
-/* A route through a tunnel that is down is the last resort for its prefix. */
-#define TPLAN_RANK_DOWN 3u
+/* Candidates of one tunnel: its own remote prefixes, then the transit it may carry. */
+static size_t tunnel_cands(const struct tplan *p, size_t i, const uint32_t *ids, const bool *live,
+			   const struct tplan_reach *reach, struct route_cand *c)
+{
+	const struct tplan_tunnel *t = &p->tunnels[i];
+	uint64_t order = (uint64_t)(t->hub_priority ? t->hub_priority : UINT32_MAX) << 32 | i;
+	bool down = live && !live[i];
+	size_t n = 0;
 
-/* Every route of the plan, in precedence order, first occurrence of a prefix winning. live may
- * be NULL (every tunnel counts as up). */
+	for (size_t k = 0; k < t->n_remote; k++)
+		c[n++] = (struct route_cand){.dst = t->remote[k],
+					     .value = ids[i],
+					     .rank = RANK_DIRECT + (down ? RANK_DOWN : 0),
+					     .order = order};
+	for (size_t s = 0; t->remote_transit && s < p->n_sites; s++) {
+		if ((long)s == p->own_site)
+			continue;
+		unsigned rank = is_hub(t) ? RANK_GROUP : RANK_TRANSIT;
+		if (rank == RANK_TRANSIT && reach && reach[s].kind == TPLAN_REACH_VIA &&
+		    strcmp(reach[s].via, t->peer_site) == 0)
+			rank = RANK_CONTROLLER;
+		/* The hub group follows liveness itself (edge/failover). */
+		if (down && rank != RANK_GROUP)
+			rank += RANK_DOWN;
+		uint32_t value = rank == RANK_GROUP ? DP_ROUTE_GROUP(TPLAN_HUB_GROUP) : ids[i];
+		for (size_t k = p->sites[s].first; k < p->sites[s].first + p->sites[s].count; k++) {
+			/* A prefix the tunnel names itself is direct there, never also transit. */
+			if (has_prefix(t->remote, t->n_remote, &p->wan[k]))
+				continue;
+			c[n++] = (struct route_cand){
+				.dst = p->wan[k], .value = value, .rank = rank, .order = order};
+		}
+	}
+	return n;
+}
+
+/* Every route of the plan, one per prefix, the most preferred candidate of each. live and reach
+ * may be NULL (every tunnel up; no word from the controller). */
 static int route_cands(const struct tplan *p, const uint32_t *ids, const bool *live,
-		       struct route_cand **out, size_t *n_out)
+		       const struct tplan_reach *reach, struct route_cand **out, size_t *n_out)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->n_tunnels; i++)
-		n += p->tunnels[i].n_remote;
+		n += p->tunnels[i].n_remote + (p->tunnels[i].remote_transit ? p->n_wan : 0);
+	if (reach)
+		n += p->n_wan;
 	struct route_cand *c = calloc(n ? n : 1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	n = 0;
-	for (size_t i = 0; i < p->n_tunnels; i++) {
-		const struct tplan_tunnel *t = &p->tunnels[i];
-		uint64_t pref = t->hub_priority ? t->hub_priority : UINT32_MAX;
-		for (size_t k = 0; k < t->n_remote; k++) {
-			struct route_cand *r = &c[n++];
-			r->dst = t->remote[k];
-			r->order = pref << 32 | i;
-			if (k < t->n_remote_direct) {
-				r->rank = 0;
-				r->value = ids[i];
-			} else if (is_hub(t)) {
-				r->rank = 1;
-				r->value = DP_ROUTE_GROUP(TPLAN_HUB_GROUP);
-			} else {
-				r->rank = 2;
-				r->value = ids[i];
-			}
-			/* The hub group follows liveness itself (edge/failover). */
-			if (live && !live[i] && r->rank != 1)
-				r->rank += TPLAN_RANK_DOWN;
-		}
+	for (size_t i = 0; i < p->n_tunnels; i++)
+		n += tunnel_cands(p, i, ids, live, reach, c + n);
+	for (size_t s = 0; reach && s < p->n_sites; s++) {
+		if (reach[s].kind != TPLAN_REACH_UNREACHABLE || (long)s == p->own_site)
+			continue;
+		for (size_t k = p->sites[s].first; k < p->sites[s].first + p->sites[s].count; k++)
+			c[n++] = (struct route_cand){.dst = p->wan[k],
+						     .value = DP_ROUTE_UNREACHABLE,
+						     .rank = RANK_UNREACHABLE};
 	}
 	qsort(c, n, sizeof(*c), cand_cmp);
-	/* Keep the first of each prefix. */
+	/* Keep the first of each prefix; our own subnets never route into the TUN. */
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < kept && !dup; j++)
-			dup = prefix_cmp(&c[j].dst, &c[i].dst) == 0;
-		if (!dup && !has_prefix(p->subnets, p->n_subnets, &c[i].dst))
+		if (i > 0 && prefix_cmp(&c[i - 1].dst, &c[i].dst) == 0)
+			continue;
+		if (!has_prefix(p->subnets, p->n_subnets, &c[i].dst))
 			c[kept++] = c[i];
 	}
 	*out = c;
@@ -424,16 +654,22 @@ static int route_cands(const struct tplan *p, const uint32_t *ids, const bool *l
 
 int tplan_routes(const struct tplan *p, const uint32_t *ids, struct lpm **out)
 {
-	return tplan_routes_live(p, ids, NULL, out);
+	return tplan_routes_reach(p, ids, NULL, NULL, out);
 }
 
 int tplan_routes_live(const struct tplan *p, const uint32_t *ids, const bool *live,
 		      struct lpm **out)
 {
+	return tplan_routes_reach(p, ids, live, NULL, out);
+}
+
+int tplan_routes_reach(const struct tplan *p, const uint32_t *ids, const bool *live,
+		       const struct tplan_reach *reach, struct lpm **out)
+{
 	struct route_cand *c = NULL;
 	size_t n = 0;
 	struct lpm_builder *b = lpm_builder_new();
-	int rc = b ? route_cands(p, ids, live, &c, &n) : -ENOMEM;
+	int rc = b ? route_cands(p, ids, live, reach, &c, &n) : -ENOMEM;
 
 	*out = NULL;
 	for (size_t i = 0; i < n && !rc; i++)
@@ -445,58 +681,64 @@ int tplan_routes_live(const struct tplan *p, const uint32_t *ids, const bool *li
 	return rc;
 }
 
-int tplan_allowed(const struct tplan_tunnel *t, struct lpm **out)
+int tplan_allowed(const struct tplan *p, const struct tplan_tunnel *t, struct lpm **out)
 {
 	struct lpm_builder *b = lpm_builder_new();
-	int rc = b ? 0 : -ENOMEM;
+	struct prefix *set = NULL;
+	size_t n = 0;
+	int rc = b ? tplan_effective(p, t, true, &set, &n) : -ENOMEM;
 
 	*out = NULL;
-	for (size_t i = 0; i < t->n_remote && !rc; i++)
-		rc = lpm_insert(b, &t->remote[i], DP_SRC_ALLOW);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = lpm_insert(b, &set[i], DP_SRC_ALLOW);
 	/* Our own subnets never arrive from a tunnel, even inside an allowed supernet. */
 	for (size_t i = 0; i < t->n_deny && !rc; i++)
 		rc = lpm_insert(b, &t->deny[i], DP_SRC_DENY);
 	if (!rc)
 		rc = lpm_build(b, out);
+	free(set);
 	lpm_builder_free(b);
 	return rc;
 }
 
-/* The MTU of what a route value may use: its tunnel's, or the smallest hub's for the group. */
-static unsigned value_mtu(const struct tplan *p, const uint32_t *ids, uint32_t value)
-{
-	unsigned mtu = 0;
-
-	for (size_t i = 0; i < p->n_tunnels; i++) {
-		const struct tplan_tunnel *t = &p->tunnels[i];
-		bool carries =
-			value == DP_ROUTE_GROUP(TPLAN_HUB_GROUP) ? is_hub(t) : ids[i] == value;
-		if (carries && (mtu == 0 || t->mtu < mtu))
-			mtu = t->mtu;
-	}
-	return mtu;
-}
-
-int tplan_kernel_routes(const struct tplan *p, struct tplan_kroute *out, size_t cap)
+int tplan_kernel_routes(const struct tplan *p, struct tplan_kroute **out, size_t *n_out)
 {
 	uint32_t *ids = calloc(p->n_tunnels ? p->n_tunnels : 1, sizeof(*ids));
 	struct route_cand *c = NULL;
+	struct tplan_kroute *kr = NULL;
 	size_t n = 0;
+	unsigned group_mtu = 0;
 	int rc = ids ? 0 : -ENOMEM;
 
-	/* Tunnel ids only need to be distinct here: use the index. */
-	for (size_t i = 0; i < p->n_tunnels && ids; i++)
+	*out = NULL;
+	*n_out = 0;
+	/* Tunnel ids only need to be distinct here: use the index, so a route value is the index
+	 * of its tunnel. The hub group may use any hub: its routes take the smallest hub MTU. */
+	for (size_t i = 0; i < p->n_tunnels && ids; i++) {
 		ids[i] = (uint32_t)i;
+		if (is_hub(&p->tunnels[i]) && (group_mtu == 0 || p->tunnels[i].mtu < group_mtu))
+			group_mtu = p->tunnels[i].mtu;
+	}
 	if (!rc)
-		rc = route_cands(p, ids, NULL, &c, &n);
-	if (!rc && n > cap)
-		rc = -ENOSPC;
-	for (size_t i = 0; i < n && !rc; i++)
-		out[i] = (struct tplan_kroute){.dst = c[i].dst,
-					       .mtu = value_mtu(p, ids, c[i].value)};
+		rc = route_cands(p, ids, NULL, NULL, &c, &n);
+	if (!rc && !(kr = calloc(n ? n : 1, sizeof(*kr))))
+		rc = -ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint32_t v = c[i].value;
+		kr[i] = (struct tplan_kroute){.dst = c[i].dst,
+					      .mtu = v == DP_ROUTE_GROUP(TPLAN_HUB_GROUP)
+							     ? group_mtu
+							     : p->tunnels[v].mtu};
+	}
 	free(c);
 	free(ids);
-	return rc ? rc : (int)n;
+	if (rc) {
+		free(kr);
+		return rc;
+	}
+	*out = kr;
+	*n_out = n;
+	return 0;
 }
 
 unsigned tplan_link_mtu(const struct tplan *p)

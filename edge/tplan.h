@@ -6,14 +6,23 @@
  *
  * Effective prefixes. A tunnel carries, in each direction, its own prefixes plus, when it is a
  * transit tunnel, every WAN prefix except those of the far end's site (what we send, with
- * local_transit) or of our own site (what the peer may send, with remote_transit). Those sets
- * are the IKE traffic selectors, the anti-spoofing table (our own subnets are denied on every
- * tunnel) and, for the remote side, the routes.
+ * local_transit) or of our own site (what the peer may send, with remote_transit). The WAN
+ * prefixes live once in the plan (tplan.sites / tplan.wan), not in each tunnel: a hub of a
+ * 10,000-site WAN holds them once. The effective sets are the anti-spoofing table (our own
+ * subnets are denied on every tunnel) and, for the remote side, the routes.
+ *
+ * Traffic selectors. IKE negotiates the effective sets themselves while they are small: a
+ * tunnel that is not a transit tunnel, or a transit tunnel in a WAN whose prefix table (plus the
+ * tunnel's own prefixes) has at most TPLAN_PREFIX_MAX prefixes. Beyond that a transit tunnel
+ * negotiates every address of the families it carries (0.0.0.0/0, ::/0): it is a route-based
+ * tunnel whose routes and anti-spoofing table still hold the exact sets. Both ends decide alike
+ * because both compute it from the same WAN table and mirrored transit flags.
  *
  * Routes. Each remote prefix routes into the tunnel that names it directly (remote_prefixes);
  * a prefix only reachable through transit routes into the hub group when the tunnel is a hub
  * tunnel (hub_priority > 0: one group, TPLAN_HUB_GROUP, whose member is the active hub), else
- * into the most preferred transit tunnel. Our own subnets never route into the TUN.
+ * into the most preferred transit tunnel. Our own subnets never route into the TUN. The
+ * controller's reachability (struct tplan_reach) refines this on hubs: see tplan_routes_reach.
  *
  * Ownership: a struct tplan owns its tunnels and their PSKs; tplan_free() wipes them.
  */
@@ -35,6 +44,7 @@ enum {
 	TPLAN_NAME_MAX = IKE_PEER_NAME_MAX, /* tunnel name with its NUL */
 	TPLAN_PREFIX_MAX = IKE_PEER_TS_MAX, /* effective prefixes per side (traffic selectors) */
 	TPLAN_SUBNET_MAX = 64,              /* local subnets of the site */
+	TPLAN_SITE_NAME_MAX = 64,           /* a site name of the WAN table, with its NUL */
 	TPLAN_HUB_GROUP = 0,                /* the data-plane route group of a spoke's hubs */
 	TPLAN_MTU_DEFAULT = 1400,
 	TPLAN_MTU_MIN = 576,
@@ -72,13 +82,25 @@ struct tplan_tunnel {
 	struct ip_addr peer_addr;
 	uint16_t peer_ike_port; /* where IKE starts (500 unless configured) */
 	uint16_t peer_esp_port; /* where ESP goes: 4500, or the configured port if not 500 */
-	struct prefix local[TPLAN_PREFIX_MAX]; /* effective: what we send */
+	struct prefix local[TPLAN_PREFIX_MAX]; /* its own local_prefixes */
 	size_t n_local;
-	struct prefix remote[TPLAN_PREFIX_MAX]; /* effective: what the peer may send */
+	struct prefix remote[TPLAN_PREFIX_MAX]; /* its own remote_prefixes */
 	size_t n_remote;
-	size_t n_remote_direct;               /* remote[0, n) are its own remote_prefixes */
+	bool local_transit;  /* we also send the WAN's prefixes but the peer's (see above) */
+	bool remote_transit; /* the peer may also send the WAN's prefixes but ours */
+	bool wide_ts;        /* traffic selectors: whole families, not the exact sets */
+	/* SHA-256 of the WAN table for a transit tunnel (zero otherwise): a new table changes the
+	 * tunnel, whose selectors and anti-spoofing table follow it */
+	uint8_t wan_digest[32];
 	struct prefix deny[TPLAN_SUBNET_MAX]; /* our own subnets: never accepted inbound */
 	size_t n_deny;
+};
+
+/* One site of the WAN prefix table (EdgeConfig.wan_prefixes): its prefixes are
+ * tplan.wan[first, first + count). */
+struct tplan_site {
+	char name[TPLAN_SITE_NAME_MAX];
+	size_t first, count;
 };
 
 /* The whole configuration. */
@@ -92,6 +114,12 @@ struct tplan {
 	uint32_t health_interval_ms;
 	struct tplan_tunnel *tunnels;
 	size_t n_tunnels;
+	struct tplan_site *sites; /* the WAN prefix table, in configuration order */
+	size_t n_sites;
+	size_t *site_order; /* indices of sites sorted by name (tplan_site_index) */
+	struct prefix *wan; /* every site's prefixes, site after site */
+	size_t n_wan;
+	long own_site; /* our site's index in sites, -1 if the table has none */
 };
 
 /* Why a configuration was refused: the ConfigNack fields. */
@@ -118,6 +146,24 @@ const struct tplan_tunnel *tplan_find(const struct tplan *p, const char *name);
 /* Whether two tunnels are the same in every respect (constant time over the PSK). */
 bool tplan_tunnel_equal(const struct tplan_tunnel *a, const struct tplan_tunnel *b);
 
+/* The index of the WAN table's site `name` (tplan.sites), or -1. */
+long tplan_site_index(const struct tplan *p, const char *name);
+
+/*
+ * A tunnel's effective set of prefixes (remote: what the peer may send; else what we send),
+ * deduplicated, into *out (owned by the caller, free()) with its count in *n. 0 or -ENOMEM.
+ */
+int tplan_effective(const struct tplan *p, const struct tplan_tunnel *t, bool remote,
+		    struct prefix **out, size_t *n) __attribute__((warn_unused_result));
+
+/*
+ * A tunnel's IKE traffic selectors for one side (see above): the effective set, or with wide_ts
+ * the whole of each address family in it. Fills out[0, TPLAN_PREFIX_MAX) and *n. 0 or -ENOMEM.
+ */
+int tplan_traffic_selectors(const struct tplan *p, const struct tplan_tunnel *t, bool remote,
+			    struct prefix out[static TPLAN_PREFIX_MAX], size_t *n)
+	__attribute__((warn_unused_result));
+
 /*
  * The data-plane routing table of the plan: ids[i] is the data-plane tunnel id of
  * p->tunnels[i]. Returns 0 and *out (owned by the caller), or -ENOMEM.
@@ -135,8 +181,36 @@ int tplan_routes(const struct tplan *p, const uint32_t *ids, struct lpm **out)
 int tplan_routes_live(const struct tplan *p, const uint32_t *ids, const bool *live,
 		      struct lpm **out) __attribute__((warn_unused_result));
 
+/* What the controller says of one site of the WAN table (proto SiteRoute). */
+enum tplan_reach_kind {
+	TPLAN_REACH_OWN,         /* nothing: the edge's own routing */
+	TPLAN_REACH_VIA,         /* reached through the tunnel to hub `via` */
+	TPLAN_REACH_UNREACHABLE, /* no hub reaches it */
+};
+
+struct tplan_reach {
+	enum tplan_reach_kind kind;
+	const char *via; /* TPLAN_REACH_VIA: the hub's site name (borrowed) */
+};
+
+/*
+ * As tplan_routes_live, refined by the controller's reachability: reach[s] (NULL: no word on
+ * any site) describes p->sites[s]. Precedence, first match wins:
+ *
+ *   1. a live tunnel that names the prefix directly (first-hand, newer than the controller)
+ *   2. the hub group (spokes)
+ *   3. VIA: the live tunnel to that hub
+ *   4. UNREACHABLE: DP_ROUTE_UNREACHABLE (dropped with an ICMP error, never sent to a hub
+ *      that lost the site too)
+ *   5. a live transit tunnel, by preference then configuration order (the edge's own choice)
+ *   6. the same through tunnels that are down
+ */
+int tplan_routes_reach(const struct tplan *p, const uint32_t *ids, const bool *live,
+		       const struct tplan_reach *reach, struct lpm **out)
+	__attribute__((warn_unused_result));
+
 /* A tunnel's anti-spoofing table (DP_SRC_ALLOW / DP_SRC_DENY values). 0 or -ENOMEM. */
-int tplan_allowed(const struct tplan_tunnel *t, struct lpm **out)
+int tplan_allowed(const struct tplan *p, const struct tplan_tunnel *t, struct lpm **out)
 	__attribute__((warn_unused_result));
 
 /* One kernel route into the TUN. */
@@ -147,10 +221,11 @@ struct tplan_kroute {
 
 /*
  * The kernel routes the plan needs (every destination of tplan_routes, the route MTU being the
- * smallest of the tunnels that may carry it). Returns the count written to out[0, cap), or
- * -ENOSPC if more are needed.
+ * smallest of the tunnels that may carry it), into *out (owned by the caller, free()) with
+ * their count in *n. 0 or -ENOMEM.
  */
-int tplan_kernel_routes(const struct tplan *p, struct tplan_kroute *out, size_t cap);
+int tplan_kernel_routes(const struct tplan *p, struct tplan_kroute **out, size_t *n)
+	__attribute__((warn_unused_result));
 
 /* The largest tunnel MTU of the plan (the TUN link's MTU), TPLAN_MTU_DEFAULT if none. */
 unsigned tplan_link_mtu(const struct tplan *p);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ctl_msg.h"
 #include "common/duration.h"
 #include "common/error.h"
 #include "common/jsonw.h"
@@ -292,29 +293,36 @@ static uint64_t drops_total(const Sdwan__DropCounters *d)
 	if (!d)
 		return 0;
 	return d->malformed + d->no_sa + d->replay + d->icv + d->policy + d->seq_overflow +
-	       d->dummy + d->mtu + d->no_route;
+	       d->dummy + d->mtu + d->no_route + d->unreachable + d->loop;
 }
 
+enum {
+	DROP_REASONS = 11
+};
+
 /* Every drop reason of the data plane (issue names), in one place for JSON and text. */
-static size_t drop_reasons(const Sdwan__DropCounters *d, const char *name[9], uint64_t value[9])
+static size_t drop_reasons(const Sdwan__DropCounters *d, const char *name[DROP_REASONS],
+			   uint64_t value[DROP_REASONS])
 {
-	static const char *const names[9] = {"malformed",    "no_sa", "replay", "icv",     "policy",
-					     "seq_overflow", "dummy", "mtu",    "no_route"};
+	static const char *const names[DROP_REASONS] = {
+		"malformed", "no_sa", "replay",   "icv",         "policy", "seq_overflow",
+		"dummy",     "mtu",   "no_route", "unreachable", "loop"};
 	if (!d)
 		return 0;
-	const uint64_t v[9] = {d->malformed,    d->no_sa, d->replay, d->icv,     d->policy,
-			       d->seq_overflow, d->dummy, d->mtu,    d->no_route};
-	for (size_t i = 0; i < 9; i++) {
+	const uint64_t v[DROP_REASONS] = {d->malformed, d->no_sa,        d->replay, d->icv,
+					  d->policy,    d->seq_overflow, d->dummy,  d->mtu,
+					  d->no_route,  d->unreachable,  d->loop};
+	for (size_t i = 0; i < DROP_REASONS; i++) {
 		name[i] = names[i];
 		value[i] = v[i];
 	}
-	return 9;
+	return DROP_REASONS;
 }
 
 static void drops_json(struct jsonw *w, const char *key, const Sdwan__DropCounters *d)
 {
-	const char *name[9];
-	uint64_t value[9];
+	const char *name[DROP_REASONS];
+	uint64_t value[DROP_REASONS];
 	size_t n = drop_reasons(d, name, value);
 
 	jsonw_key(w, key);
@@ -327,8 +335,8 @@ static void drops_json(struct jsonw *w, const char *key, const Sdwan__DropCounte
 /* "replay 3, icv 1": the non-zero reasons, or "-" for none. */
 static const char *drops_text(const Sdwan__DropCounters *d, char *buf, size_t cap)
 {
-	const char *name[9];
-	uint64_t value[9];
+	const char *name[DROP_REASONS];
+	uint64_t value[DROP_REASONS];
 	size_t n = drop_reasons(d, name, value), len = 0;
 
 	buf[0] = '\0';
@@ -365,8 +373,39 @@ static void event_text(const Sdwan__Admin__Event *e)
 	       e->site[0] ? e->site : "-", e->kind, e->tunnel[0] ? e->tunnel : "-", e->detail);
 }
 
+/* "192.0.2.1:4500", or "" when the report names no peer. */
+static const char *endpoint_text(const Sdwan__Endpoint *ep, char *buf, size_t cap)
+{
+	struct ip_addr a;
+	char b[IP_ADDR_STRLEN];
+
+	buf[0] = '\0';
+	if (ep && ctl_msg_addr_get(&ep->addr, &a) == 0)
+		snprintf(buf, cap, a.family == IP_V6 ? "[%s]:%u" : "%s:%u", ip_addr_format(&a, b),
+			 (unsigned)ep->port);
+	return buf;
+}
+
+/* "branch1 via hub-west, branch3 unreachable" */
+static const char *routes_text(const Sdwan__HealthReport *h, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < h->n_controller_routes && len < cap; i++) {
+		const Sdwan__SiteRoute *r = h->controller_routes[i];
+		int k = snprintf(buf + len, cap - len, "%s%s %s%s", i ? ", " : "", r->site,
+				 r->via_hub[0] ? "via " : "unreachable", r->via_hub);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	return buf;
+}
+
 static void tunnel_json(struct jsonw *w, const Sdwan__TunnelHealth *t)
 {
+	char peer[IP_ADDR_STRLEN + 16];
 	jsonw_obj_begin(w);
 	jsonw_kstr(w, "name", t->name);
 	jsonw_kstr(w, "ike_state", ike_state_name(t->ike_state));
@@ -391,6 +430,26 @@ static void tunnel_json(struct jsonw *w, const Sdwan__TunnelHealth *t)
 	jsonw_ku64(w, "rtt_us", t->rtt_us);
 	jsonw_ku64(w, "last_alive_ms", t->last_alive_ms);
 	jsonw_ku64(w, "uptime_ms", t->uptime_ms);
+	jsonw_kstr(w, "peer", endpoint_text(t->peer, peer, sizeof(peer)));
+	jsonw_obj_end(w);
+}
+
+/* The controller's routes a hub holds (proto Reachability). */
+static void routes_json(struct jsonw *w, const Sdwan__HealthReport *h)
+{
+	jsonw_key(w, "controller_routes");
+	jsonw_obj_begin(w);
+	jsonw_ku64(w, "epoch", h ? h->reachability_epoch : 0);
+	jsonw_ku64(w, "seq", h ? h->reachability_seq : 0);
+	jsonw_key(w, "routes");
+	jsonw_arr_begin(w);
+	for (size_t i = 0; h && i < h->n_controller_routes; i++) {
+		jsonw_obj_begin(w);
+		jsonw_kstr(w, "site", h->controller_routes[i]->site);
+		jsonw_kstr(w, "via_hub", h->controller_routes[i]->via_hub);
+		jsonw_obj_end(w);
+	}
+	jsonw_arr_end(w);
 	jsonw_obj_end(w);
 }
 
@@ -406,6 +465,7 @@ static void edge_json(const Sdwan__Admin__EdgeDetail *d)
 	jsonw_kstr(&w, "software_version", h ? h->software_version : "");
 	jsonw_ku64(&w, "uptime_ms", h ? h->uptime_ms : 0);
 	drops_json(&w, "edge_drops_by_reason", h ? h->drops : NULL);
+	routes_json(&w, h);
 	jsonw_key(&w, "tunnels");
 	jsonw_arr_begin(&w);
 	for (size_t i = 0; h && i < h->n_tunnels; i++)
@@ -444,10 +504,13 @@ static void edge_text(const Sdwan__Admin__EdgeDetail *d)
 			       t->name, ike_state_name(t->ike_state), t->active ? "yes" : "no",
 			       t->packets_in, t->packets_out, t->bytes_in, t->bytes_out,
 			       drops_total(t->drops), t->rtt_us);
+			char peer[IP_ADDR_STRLEN + 16];
 			for (size_t k = 0; k < t->n_child_sas; k++)
-				printf("  %-24s   SA spi in %08" PRIx32 " out %08" PRIx32 " %s\n",
+				printf("  %-24s   SA spi in %08" PRIx32 " out %08" PRIx32
+				       " %s%s%s\n",
 				       "", t->child_sas[k]->spi_in, t->child_sas[k]->spi_out,
-				       t->child_sas[k]->esp_proposal);
+				       t->child_sas[k]->esp_proposal, t->peer ? ", peer " : "",
+				       endpoint_text(t->peer, peer, sizeof(peer)));
 			if (drops_total(t->drops)) {
 				char why[256];
 				printf("  %-24s   drops: %s\n", "",
@@ -458,6 +521,11 @@ static void edge_text(const Sdwan__Admin__EdgeDetail *d)
 			char why[256];
 			printf("  edge-wide drops (no tunnel): %s\n",
 			       drops_text(h->drops, why, sizeof(why)));
+		}
+		if (h->n_controller_routes) {
+			char routes[1024];
+			printf("  controller routes (seq %" PRIu64 "): %s\n", h->reachability_seq,
+			       routes_text(h, routes, sizeof(routes)));
 		}
 	} else {
 		printf("  no health report yet\n");

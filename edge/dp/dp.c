@@ -17,8 +17,8 @@
 const char *dp_drop_name(enum dp_drop d)
 {
 	static const char *const names[DP_DROP_COUNT] = {
-		"malformed",    "no_sa", "replay", "icv",      "policy",
-		"seq_overflow", "dummy", "mtu",    "no_route",
+		"malformed", "no_sa", "replay",   "icv",         "policy", "seq_overflow",
+		"dummy",     "mtu",   "no_route", "unreachable", "loop",
 	};
 	return (unsigned)d < DP_DROP_COUNT ? names[d] : "?";
 }
@@ -388,6 +388,24 @@ int dp_tunnel_set_peer(struct dp *dp, uint32_t id, const struct sockaddr_in6 *pe
 	return 0;
 }
 
+int dp_tunnel_peer(struct dp *dp, uint32_t id, struct sockaddr_in6 *out)
+{
+	struct dp__tunnel *tun = tunnel_get(dp, id);
+	if (!tun)
+		return -ENOENT;
+	*out = atomic_load(&tun->peer)->addr;
+	return 0;
+}
+
+int dp_tunnel_set_horizon(struct dp *dp, uint32_t id, uint8_t horizon)
+{
+	struct dp__tunnel *tun = tunnel_get(dp, id);
+	if (!tun)
+		return -ENOENT;
+	atomic_store_explicit(&tun->horizon, horizon, memory_order_relaxed);
+	return 0;
+}
+
 /* --- SAs ------------------------------------------------------------------------------- */
 
 int dp_sa_out_install(struct dp *dp, uint32_t tunnel, const struct esp_sa_config *cfg)
@@ -571,6 +589,41 @@ int dp_ike_pop(struct dp *dp, uint8_t *buf, size_t cap, struct sockaddr_in6 *fro
 		}
 		dp->ike_head = (dp->ike_head + 1) % DP__IKE_QUEUE;
 		dp->ike_count--;
+	}
+	pthread_mutex_unlock(&dp->ike_lock);
+	return rc;
+}
+
+bool dp__peer_moved_push(struct dp *dp, uint32_t tunnel, const struct sockaddr_in6 *from)
+{
+	pthread_mutex_lock(&dp->ike_lock);
+	bool full = dp->moved_count == DP__MOVED_QUEUE;
+	if (!full) {
+		struct dp__moved_item *it =
+			&dp->moved[(dp->moved_head + dp->moved_count) % DP__MOVED_QUEUE];
+		it->tunnel = tunnel;
+		it->from = *from;
+		dp->moved_count++;
+	}
+	pthread_mutex_unlock(&dp->ike_lock);
+	if (full)
+		return false;
+	uint64_t one = 1;
+	(void)!write(dp->event_fd, &one, sizeof(one));
+	return true;
+}
+
+int dp_peer_moved_pop(struct dp *dp, uint32_t *tunnel, struct sockaddr_in6 *from)
+{
+	int rc = 0;
+	pthread_mutex_lock(&dp->ike_lock);
+	if (dp->moved_count) {
+		const struct dp__moved_item *it = &dp->moved[dp->moved_head];
+		*tunnel = it->tunnel;
+		*from = it->from;
+		dp->moved_head = (dp->moved_head + 1) % DP__MOVED_QUEUE;
+		dp->moved_count--;
+		rc = 1;
 	}
 	pthread_mutex_unlock(&dp->ike_lock);
 	return rc;

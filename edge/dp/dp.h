@@ -5,7 +5,15 @@
  *             member is switched atomically: a spoke's "active hub") -> tunnel -> its current
  *             outbound SA -> ESP encapsulation -> batched UDP (GSO) send to the tunnel's peer
  *   inbound   UDP (GRO) -> SPI -> inbound SA -> replay check, decrypt, replay commit ->
- *             inner source must be one the tunnel may carry (anti-spoofing) -> TUN
+ *             inner source must be one the tunnel may carry (anti-spoofing) -> split horizon
+ *             (a tunnel of a horizon never relays into another of the same one) -> TUN
+ *
+ * A route may also say "unreachable" (DP_ROUTE_UNREACHABLE): the packet is dropped, counted,
+ * and answered with ICMP Destination Unreachable into the TUN (rate-limited per worker).
+ *
+ * A peer behind a NAT may get a new public address or port: an inbound ESP packet that
+ * authenticated but came from elsewhere than the tunnel's peer is reported once to the control
+ * thread (dp_peer_moved_pop), which decides whether the tunnel follows it.
  *
  * Workers never block on the control thread and take no lock on the packet path. The control
  * thread changes what they see by building new immutable tables and publishing them with one
@@ -39,9 +47,11 @@ enum {
 	DP_IKE_MAX = 8192, /* largest IKE datagram passed up; bigger ones need RFC 7383 */
 };
 
-/* Route values: a tunnel id, or a group (DP_ROUTE_GROUP(g)) resolved at lookup time. */
-#define DP_ROUTE_GROUP_FLAG 0x80000000u
-#define DP_ROUTE_GROUP(g)   (DP_ROUTE_GROUP_FLAG | (uint32_t)(g))
+/* Route values: a tunnel id, or a group (DP_ROUTE_GROUP(g)) resolved at lookup time, or
+ * "unreachable" (drop with an ICMP error). */
+#define DP_ROUTE_GROUP_FLAG  0x80000000u
+#define DP_ROUTE_GROUP(g)    (DP_ROUTE_GROUP_FLAG | (uint32_t)(g))
+#define DP_ROUTE_UNREACHABLE 0x7ffffffeu
 enum {
 	DP_MAX_GROUPS = 64
 };
@@ -63,6 +73,8 @@ enum dp_drop {
 	DP_DROP_DUMMY,
 	DP_DROP_MTU,
 	DP_DROP_NO_ROUTE,
+	DP_DROP_UNREACHABLE, /* the route says unreachable (answered with ICMP) */
+	DP_DROP_LOOP,        /* would leave over the horizon it came in from (split horizon) */
 	DP_DROP_COUNT,
 };
 
@@ -117,6 +129,28 @@ int dp_tunnel_remove(struct dp *dp, uint32_t id) __attribute__((warn_unused_resu
 /* Move a tunnel to a new peer address (NAT rebinding, roaming). */
 int dp_tunnel_set_peer(struct dp *dp, uint32_t id, const struct sockaddr_in6 *peer)
 	__attribute__((warn_unused_result));
+
+/* The tunnel's current peer address. -ENOENT for an unknown id. */
+int dp_tunnel_peer(struct dp *dp, uint32_t id, struct sockaddr_in6 *out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Put a tunnel in split-horizon group `horizon` (0: none, the default). A packet that arrives
+ * over a tunnel of a group and whose route leads into a tunnel of the same group is dropped
+ * (DP_DROP_LOOP on the arriving tunnel) instead of being relayed: a hub's backbone tunnels form
+ * one group, so transit from one hub is never passed on to another hub and cannot loop between
+ * hubs whatever their routes say. Any thread; seen by the next packet.
+ */
+int dp_tunnel_set_horizon(struct dp *dp, uint32_t id, uint8_t horizon)
+	__attribute__((warn_unused_result));
+
+/*
+ * Take the next report of an authenticated ESP packet that came from another address or port
+ * than its tunnel's peer: the tunnel id and where it came from. Returns 1, or 0 when none is
+ * waiting. Each worker reports a given new source of a tunnel once; the caller decides whether
+ * the tunnel follows it (dp_tunnel_set_peer). dp_event_fd() becomes readable when one waits.
+ */
+int dp_peer_moved_pop(struct dp *dp, uint32_t *tunnel, struct sockaddr_in6 *from);
 
 /*
  * Install an outbound SA for a tunnel (cfg->dir must be ESP_DIR_OUT; cfg->shared_seq is

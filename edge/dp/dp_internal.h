@@ -39,8 +39,11 @@ struct dp__tunnel {
 	uint16_t mtu;
 	_Atomic(struct dp__sa_out *) out;
 	_Atomic(struct dp__peer *) peer;
-	struct lpm *allowed; /* immutable for the tunnel's life */
+	struct lpm *allowed;     /* immutable for the tunnel's life */
+	_Atomic uint8_t horizon; /* split-horizon group, 0 = none */
 	_Atomic uint64_t last_rx_ms;
+	/* The last new source each worker reported (dp_peer_moved_pop); each worker's own. */
+	struct sockaddr_in6 moved_seen[DP_MAX_WORKERS];
 	struct dp__counters ctr[DP_MAX_WORKERS];
 };
 
@@ -88,8 +91,14 @@ struct dp__ike_item {
 	uint8_t data[DP_IKE_MAX];
 };
 
+struct dp__moved_item {
+	uint32_t tunnel;
+	struct sockaddr_in6 from;
+};
+
 enum {
-	DP__IKE_QUEUE = 32
+	DP__IKE_QUEUE = 32,
+	DP__MOVED_QUEUE = 64,
 };
 
 struct dp {
@@ -107,6 +116,9 @@ struct dp {
 	unsigned ike_head, ike_count;
 	struct dp__ike_item *ike; /* DP__IKE_QUEUE items */
 	_Atomic uint64_t ike_dropped;
+	/* Peer-moved reports, under ike_lock too (rarer still). */
+	unsigned moved_head, moved_count;
+	struct dp__moved_item moved[DP__MOVED_QUEUE];
 };
 
 /* Worker thread entry (dp_worker.c). */
@@ -118,6 +130,10 @@ void dp__wbuf_free(struct dp__wbuf *b);
 
 /* Queue an IKE message for the control thread (dp.c); worker threads. */
 void dp__ike_push(struct dp *dp, const uint8_t *msg, size_t len, const struct sockaddr_in6 *from);
+
+/* Report that tunnel's authenticated ESP came from `from` (dp.c); worker threads. False when
+ * the queue is full (the report is not made). */
+bool dp__peer_moved_push(struct dp *dp, uint32_t tunnel, const struct sockaddr_in6 *from);
 
 /* Lookup helpers used by workers. */
 struct dp__sa_in *dp__spi_find(const struct dp__spi_table *t, uint32_t spi);

@@ -31,7 +31,11 @@ enum {
 	W_BUDGET = 4,     /* batches per direction before passing a quiescent point */
 	W_GRO_BUFS = 8,   /* coalescing buffers per inbound batch */
 	W_GRO_OUT = 1024, /* TUN writes per inbound batch at most */
-	W_ICMP = 1400,    /* an ICMP too-big reply, with its virtio-net header */
+	/* An ICMP error the data plane sends, with room for ESP around it. */
+	W_ICMP = W_HEAD + MSS_ICMP6_REPLY_MAX + W_TAIL,
+	/* ICMP unreachable answers per worker and second at most: a sender blasting at an
+	 * unreachable site gets errors, not an amplifier (Linux allows 1000/s per host). */
+	W_UNREACH_PER_S = 500,
 };
 
 struct dp__wbuf {
@@ -52,6 +56,8 @@ struct dp__wbuf {
 	uint8_t gro_buf[W_GRO_BUFS][GRO_SUPER_MAX];
 	uint8_t *gro_bufs[W_GRO_BUFS];
 	uint8_t icmp[W_ICMP];
+	uint64_t unreach_second; /* the second (now_ms / 1000) unreach_sent counts in */
+	unsigned unreach_sent;
 	bool vnet;
 };
 
@@ -102,7 +108,7 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 
 /* --- outbound: TUN -> ESP -> UDP ------------------------------------------------------- */
 
-/* The tunnel a destination routes to, or UINT32_MAX. */
+/* The tunnel a destination routes to, DP_ROUTE_UNREACHABLE, or UINT32_MAX (no route). */
 static uint32_t route(const struct dp *dp, const struct dp__tables *t, const uint8_t *ip,
 		      size_t len)
 {
@@ -129,18 +135,73 @@ static void tun_write_one(struct dp__worker *w, uint8_t *ip, size_t len)
 	(void)!writev(w->tun_fd, w->buf->vnet ? iov : iov + 1, w->buf->vnet ? 2 : 1);
 }
 
+/*
+ * Send an ICMP error the data plane built at b->icmp + W_HEAD. Its source is one of our own
+ * addresses, which the kernel would drop as a martian coming in from the TUN: so when its
+ * destination routes into a tunnel, encrypt it and send it there directly; only an error for
+ * our own LAN goes through the TUN (the edge turns accept_local on for it, edge/tmgr.c).
+ */
+static void icmp_send(struct dp__worker *w, const struct dp__tables *t, size_t len)
+{
+	struct dp__wbuf *b = w->buf;
+	uint8_t *ip = b->icmp + W_HEAD;
+	uint32_t id = route(w->dp, t, ip, len);
+	struct dp__tunnel *tun = id < t->n_tunnels ? t->tunnels[id] : NULL;
+	struct dp__sa_out *sa = tun ? atomic_load_explicit(&tun->out, memory_order_acquire) : NULL;
+	if (!sa) {
+		tun_write_one(w, ip, len);
+		return;
+	}
+	size_t off = W_HEAD, esp_len = len;
+	if (esp_sa_encap(sa->ctx[w->idx], b->icmp, sizeof(b->icmp), &off, &esp_len) != 0)
+		return;
+	count(&tun->ctr[w->idx].tx_packets, 1);
+	count(&tun->ctr[w->idx].tx_bytes, len);
+	const struct dp__peer *peer = atomic_load_explicit(&tun->peer, memory_order_acquire);
+	struct iovec iov = {b->icmp + off, esp_len};
+	struct udp_tx tx = {
+		.len = esp_len, .seg = esp_len, .peer = &peer->addr, .iov = &iov, .iovcnt = 1};
+	(void)udp_send_batch(w->udp_fd, &tx, 1);
+}
+
 /* Answer a packet too big for its tunnel with ICMP "fragmentation needed" / "packet too big",
- * back into the TUN, so path MTU discovery works and big transfers never hang. */
-static void icmp_too_big(struct dp__worker *w, const uint8_t *ip, size_t len, unsigned mtu)
+ * so path MTU discovery works and big transfers never hang. */
+static void icmp_too_big(struct dp__worker *w, const struct dp__tables *t, const uint8_t *ip,
+			 size_t len, unsigned mtu)
 {
 	const struct dp *dp = w->dp;
 	const struct ip_addr *src = (ip[0] >> 4) == 4 ? &dp->icmp_src_v4 : &dp->icmp_src_v6;
 	size_t out_len = 0;
 	if (src->family == 0)
 		return;
-	if (mss_icmp_too_big(ip, len, mtu, src, w->buf->icmp, sizeof(w->buf->icmp), &out_len) ==
-	    MSS_ICMP_REPLY)
-		tun_write_one(w, w->buf->icmp, out_len);
+	if (mss_icmp_too_big(ip, len, mtu, src, w->buf->icmp + W_HEAD, MSS_ICMP6_REPLY_MAX,
+			     &out_len) == MSS_ICMP_REPLY)
+		icmp_send(w, t, out_len);
+}
+
+/* Answer a packet whose destination no hub reaches with ICMP Destination Unreachable, so that
+ * its sender gives up at once (ping says "Destination Host Unreachable"). */
+static void icmp_unreachable(struct dp__worker *w, const struct dp__tables *t, const uint8_t *ip,
+			     size_t len)
+{
+	const struct dp *dp = w->dp;
+	struct dp__wbuf *b = w->buf;
+	const struct ip_addr *src = (ip[0] >> 4) == 4 ? &dp->icmp_src_v4 : &dp->icmp_src_v6;
+	uint64_t second = now_ms() / 1000;
+	size_t out_len = 0;
+	if (src->family == 0)
+		return;
+	if (second != b->unreach_second) {
+		b->unreach_second = second;
+		b->unreach_sent = 0;
+	}
+	if (b->unreach_sent >= W_UNREACH_PER_S)
+		return;
+	if (mss_icmp_unreachable(ip, len, src, b->icmp + W_HEAD, MSS_ICMP6_REPLY_MAX, &out_len) ==
+	    MSS_ICMP_REPLY) {
+		b->unreach_sent++;
+		icmp_send(w, t, out_len);
+	}
 }
 
 /* Encrypt packet i in place; returns false (and counts why) when it is dropped. */
@@ -149,6 +210,11 @@ static bool encap_one(struct dp__worker *w, const struct dp__tables *t, unsigned
 	struct dp__wbuf *b = w->buf;
 	uint8_t *inner = b->tun[i] + b->pkt[i].off;
 	uint32_t id = route(w->dp, t, inner, b->pkt[i].len);
+	if (id == DP_ROUTE_UNREACHABLE) {
+		count(&w->global.drops[DP_DROP_UNREACHABLE], 1);
+		icmp_unreachable(w, t, inner, b->pkt[i].len);
+		return false;
+	}
 	struct dp__tunnel *tun = id < t->n_tunnels ? t->tunnels[id] : NULL;
 	if (!tun) {
 		count(&w->global.drops[DP_DROP_NO_ROUTE], 1);
@@ -162,7 +228,7 @@ static bool encap_one(struct dp__worker *w, const struct dp__tables *t, unsigned
 	}
 	if (b->pkt[i].len > tun->mtu) {
 		count(&c->drops[DP_DROP_MTU], 1);
-		icmp_too_big(w, inner, b->pkt[i].len, tun->mtu);
+		icmp_too_big(w, t, inner, b->pkt[i].len, tun->mtu);
 		return false;
 	}
 	/* Clamp the MSS of SYNs leaving through the tunnel (the reverse direction is clamped on
@@ -349,8 +415,40 @@ static void deliver(struct dp__worker *w, uint8_t *ip, size_t len)
 		count(&w->global.drops[DP_DROP_MALFORMED], 1);
 }
 
+static bool same_endpoint(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b)
+{
+	return a->sin6_port == b->sin6_port &&
+	       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
+/* Authenticated ESP from elsewhere than the tunnel's peer (a NAT gave the peer a new public
+ * port or address): tell the control thread, once per new source and worker. */
+static void peer_check(struct dp__worker *w, struct dp__tunnel *tun,
+		       const struct sockaddr_in6 *from)
+{
+	const struct dp__peer *peer = atomic_load_explicit(&tun->peer, memory_order_acquire);
+	struct sockaddr_in6 *seen = &tun->moved_seen[w->idx];
+	if (same_endpoint(&peer->addr, from) || same_endpoint(seen, from))
+		return;
+	if (dp__peer_moved_push(w->dp, tun->id, from))
+		*seen = *from;
+}
+
+/* Split horizon: whether a packet that came in over tun would go straight back out over a tunnel
+ * of the same horizon (from one hub to another), which must never happen. */
+static bool relays_within_horizon(const struct dp__worker *w, const struct dp__tables *t,
+				  const struct dp__tunnel *tun, const uint8_t *ip, size_t len)
+{
+	uint8_t horizon = atomic_load_explicit(&tun->horizon, memory_order_relaxed);
+	if (!horizon)
+		return false;
+	uint32_t id = route(w->dp, t, ip, len);
+	const struct dp__tunnel *out = id < t->n_tunnels ? t->tunnels[id] : NULL;
+	return out && atomic_load_explicit(&out->horizon, memory_order_relaxed) == horizon;
+}
+
 static void esp_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p, size_t len,
-		   uint64_t now)
+		   const struct sockaddr_in6 *from, uint64_t now)
 {
 	uint32_t spi = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 	struct dp__sa_in *sa = dp__spi_find(t->spi[w->idx], spi);
@@ -372,12 +470,17 @@ static void esp_in(struct dp__worker *w, const struct dp__tables *t, uint8_t *p,
 	uint8_t *ip = p + res.inner_off;
 	size_t ip_len = inner_ip_len(ip, res.inner_len);
 	atomic_store_explicit(&tun->last_rx_ms, now, memory_order_relaxed);
+	peer_check(w, tun, from);
 	if (ip_len == 0) {
 		count(&c->drops[DP_DROP_MALFORMED], 1);
 		return;
 	}
 	if (!source_allowed(tun, ip)) {
 		count(&c->drops[DP_DROP_POLICY], 1);
+		return;
+	}
+	if (relays_within_horizon(w, t, tun, ip, ip_len)) {
+		count(&c->drops[DP_DROP_LOOP], 1);
 		return;
 	}
 	(void)mss_clamp(ip, ip_len, tun->mtu, false);
@@ -391,7 +494,7 @@ static void datagram_in(struct dp__worker *w, const struct dp__tables *t, uint8_
 {
 	switch (udp_classify(p, len)) {
 	case UDP_KIND_ESP:
-		esp_in(w, t, p, len, now);
+		esp_in(w, t, p, len, from, now);
 		break;
 	case UDP_KIND_IKE:
 		dp__ike_push(w->dp, p + 4, len - 4, from);

@@ -10,7 +10,10 @@ enum {
 	TCP_OPT_MSS = 2,
 	TCP_OPT_MSS_LEN = 4,
 	ICMP4_DEST_UNREACH = 3, /* RFC 792 */
+	ICMP4_HOST_UNREACH = 1, /* code: host unreachable (RFC 1812 §5.2.7.1) */
 	ICMP4_FRAG_NEEDED = 4,  /* code: fragmentation needed and DF set */
+	ICMP6_DEST_UNREACH = 1, /* RFC 4443 §3.1 */
+	ICMP6_NO_ROUTE = 0,     /* code: no route to destination */
 	ICMP6_PKT_TOO_BIG = 2,  /* RFC 4443 §3.2 */
 	ICMP6_INFO_MIN = 128,   /* RFC 4443 §2.1: types below are errors */
 	ICMP6_REDIRECT = 137,   /* RFC 4861 §4.5 */
@@ -120,14 +123,17 @@ static bool silent_v4(const uint8_t *pkt, const struct pkt_ip *ip)
 }
 
 /* RFC 4443 §2.4(e): no error about an ICMPv6 error or redirect, nor to a source that is not one
- * host (unspecified, loopback, multicast); Packet Too Big may answer a multicast destination
- * (e.3). A fragment whose ICMPv6 type cannot be seen counts as an error, to be safe. */
-static bool silent_v6(const uint8_t *pkt, const struct pkt_ip *ip)
+ * host (unspecified, loopback, multicast); only Packet Too Big may answer a multicast
+ * destination (e.3). A fragment whose ICMPv6 type cannot be seen counts as an error, to be
+ * safe. */
+static bool silent_v6(const uint8_t *pkt, const struct pkt_ip *ip, bool too_big)
 {
 	static const uint8_t unspec[16] = {0};
 	static const uint8_t loop[16] = {[15] = 1};
 	const uint8_t *src = pkt + PKT_OFF_IP6_SRC;
 
+	if (!too_big && pkt[PKT_OFF_IP6_DST] == 0xff)
+		return true;
 	if (ip->proto == PKT_PROTO_ICMPV6) {
 		if (ip->frag || ip->len <= ip->l4_off)
 			return true;
@@ -138,8 +144,14 @@ static bool silent_v6(const uint8_t *pkt, const struct pkt_ip *ip)
 	return src[0] == 0xff || memcmp(src, unspec, 16) == 0 || memcmp(src, loop, 16) == 0;
 }
 
-static size_t build_v4(const uint8_t *pkt, unsigned mtu, const struct ip_addr *local, uint8_t *out,
-		       size_t quote)
+/* The ICMP error to build: type, code and the 32-bit word after the checksum. */
+struct icmp_kind {
+	uint8_t type, code;
+	uint32_t word;
+};
+
+static size_t build_v4(const uint8_t *pkt, const struct icmp_kind *k, const struct ip_addr *local,
+		       uint8_t *out, size_t quote)
 {
 	const size_t hl = PKT_IPV4_HDR_MIN, total = hl + PKT_ICMP_HDR_LEN + quote;
 	uint8_t *icmp = out + hl;
@@ -154,17 +166,17 @@ static size_t build_v4(const uint8_t *pkt, unsigned mtu, const struct ip_addr *l
 	memcpy(out + PKT_OFF_IP4_DST, pkt + PKT_OFF_IP4_SRC, 4);
 	pkt_ip4_csum_set(out, hl);
 
-	icmp[0] = ICMP4_DEST_UNREACH;
-	icmp[1] = ICMP4_FRAG_NEEDED;
-	pkt_put16(icmp + 6, (uint16_t)mtu); /* RFC 1191 §4: Next-Hop MTU */
+	icmp[0] = k->type;
+	icmp[1] = k->code;
+	pkt_put32(icmp + 4, k->word);
 	memcpy(icmp + PKT_ICMP_HDR_LEN, pkt, quote);
 	pkt_put16(icmp + PKT_OFF_ICMP_CSUM,
 		  pkt_csum_finish(pkt_csum_add(0, icmp, PKT_ICMP_HDR_LEN + quote)));
 	return total;
 }
 
-static size_t build_v6(const uint8_t *pkt, unsigned mtu, const struct ip_addr *local, uint8_t *out,
-		       size_t quote)
+static size_t build_v6(const uint8_t *pkt, const struct icmp_kind *k, const struct ip_addr *local,
+		       uint8_t *out, size_t quote)
 {
 	const size_t hl = PKT_IPV6_HDR_LEN, icmp_len = PKT_ICMP_HDR_LEN + quote;
 	uint8_t *icmp = out + hl;
@@ -177,13 +189,35 @@ static size_t build_v6(const uint8_t *pkt, unsigned mtu, const struct ip_addr *l
 	memcpy(out + PKT_OFF_IP6_SRC, local->bytes, 16);
 	memcpy(out + PKT_OFF_IP6_DST, pkt + PKT_OFF_IP6_SRC, 16);
 
-	icmp[0] = ICMP6_PKT_TOO_BIG;
-	pkt_put32(icmp + 4, mtu);
+	icmp[0] = k->type;
+	icmp[1] = k->code;
+	pkt_put32(icmp + 4, k->word);
 	memcpy(icmp + PKT_ICMP_HDR_LEN, pkt, quote);
 	uint32_t sum = pkt_pseudo_v6(out + PKT_OFF_IP6_SRC, out + PKT_OFF_IP6_DST, PKT_PROTO_ICMPV6,
 				     (uint32_t)icmp_len);
 	pkt_put16(icmp + PKT_OFF_ICMP_CSUM, pkt_csum_finish(pkt_csum_add(sum, icmp, icmp_len)));
 	return hl + icmp_len;
+}
+
+/* Build the ICMP error k answering the parsed packet pkt into out[0..cap): quote as much as the
+ * reply limit and the buffer allow, but at least the packet's IP header and 8 octets (RFC
+ * 792), or all of a shorter packet. */
+static enum mss_icmp_verdict icmp_error(const uint8_t *pkt, const struct pkt_ip *ip,
+					const struct icmp_kind *k, const struct ip_addr *local,
+					uint8_t *out, size_t cap, size_t *out_len)
+{
+	const bool v4 = ip->family == IP_V4;
+	const size_t hdrs = (v4 ? PKT_IPV4_HDR_MIN : PKT_IPV6_HDR_LEN) + PKT_ICMP_HDR_LEN;
+	const size_t limit = v4 ? MSS_ICMP4_REPLY_MAX : MSS_ICMP6_REPLY_MAX;
+	const size_t ip_hl = v4 ? (size_t)(pkt[0] & 0x0f) * 4 : PKT_IPV6_HDR_LEN;
+	const size_t need = ip->len < ip_hl + 8 ? ip->len : ip_hl + 8;
+	size_t quote = ip->len < limit - hdrs ? ip->len : limit - hdrs;
+	if (cap < hdrs + need)
+		return MSS_ICMP_INVALID;
+	if (quote > cap - hdrs)
+		quote = cap - hdrs;
+	*out_len = v4 ? build_v4(pkt, k, local, out, quote) : build_v6(pkt, k, local, out, quote);
+	return MSS_ICMP_REPLY;
 }
 
 enum mss_icmp_verdict mss_icmp_too_big(const uint8_t *pkt, size_t len, unsigned mtu,
@@ -202,21 +236,29 @@ enum mss_icmp_verdict mss_icmp_too_big(const uint8_t *pkt, size_t len, unsigned 
 		return MSS_ICMP_FITS;
 	if (v4 && !(pkt_get16(pkt + PKT_OFF_IP4_FRAG) & PKT_IP4_DF))
 		return MSS_ICMP_FRAGMENT;
-	if (v4 ? silent_v4(pkt, &ip) : silent_v6(pkt, &ip))
+	if (v4 ? silent_v4(pkt, &ip) : silent_v6(pkt, &ip, true))
 		return MSS_ICMP_SILENT;
+	/* RFC 1191 §4: the Next-Hop MTU in the low 16 bits; RFC 4443 §3.2: the MTU, 32 bits. */
+	const struct icmp_kind k =
+		v4 ? (struct icmp_kind){ICMP4_DEST_UNREACH, ICMP4_FRAG_NEEDED, mtu}
+		   : (struct icmp_kind){ICMP6_PKT_TOO_BIG, 0, mtu};
+	return icmp_error(pkt, &ip, &k, local, out, cap, out_len);
+}
 
-	/* Quote as much as the reply limit and the buffer allow, but at least the packet's IP
-	 * header and 8 octets (RFC 792), or all of a shorter packet. */
-	const size_t hdrs = (v4 ? PKT_IPV4_HDR_MIN : PKT_IPV6_HDR_LEN) + PKT_ICMP_HDR_LEN;
-	const size_t limit = v4 ? MSS_ICMP4_REPLY_MAX : MSS_ICMP6_REPLY_MAX;
-	const size_t ip_hl = v4 ? (size_t)(pkt[0] & 0x0f) * 4 : PKT_IPV6_HDR_LEN;
-	const size_t need = ip.len < ip_hl + 8 ? ip.len : ip_hl + 8;
-	size_t quote = ip.len < limit - hdrs ? ip.len : limit - hdrs;
-	if (cap < hdrs + need)
+enum mss_icmp_verdict mss_icmp_unreachable(const uint8_t *pkt, size_t len,
+					   const struct ip_addr *local, uint8_t *out, size_t cap,
+					   size_t *out_len)
+{
+	struct pkt_ip ip;
+
+	*out_len = 0;
+	if (pkt_parse(pkt, len, &ip) != 0 || local->family != ip.family)
 		return MSS_ICMP_INVALID;
-	if (quote > cap - hdrs)
-		quote = cap - hdrs;
-	*out_len =
-		v4 ? build_v4(pkt, mtu, local, out, quote) : build_v6(pkt, mtu, local, out, quote);
-	return MSS_ICMP_REPLY;
+	const bool v4 = ip.family == IP_V4;
+	if (v4 ? silent_v4(pkt, &ip) : silent_v6(pkt, &ip, false))
+		return MSS_ICMP_SILENT;
+	const struct icmp_kind k =
+		v4 ? (struct icmp_kind){ICMP4_DEST_UNREACH, ICMP4_HOST_UNREACH, 0}
+		   : (struct icmp_kind){ICMP6_DEST_UNREACH, ICMP6_NO_ROUTE, 0};
+	return icmp_error(pkt, &ip, &k, local, out, cap, out_len);
 }

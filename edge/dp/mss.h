@@ -13,6 +13,11 @@
  *   IPv6  Packet Too Big with the MTU (RFC 4443 §3.2), quoting as much as keeps the reply
  *         within the minimum MTU of 1280 octets (RFC 4443 §2.4(c)).
  *
+ * The same builder answers a packet whose destination no hub reaches (the controller said so,
+ * docs/edge-managed.md) with Destination Unreachable, mss_icmp_unreachable(): IPv4 code 1
+ * "host unreachable" (RFC 1812 §5.2.7.1), IPv6 code 0 "no route to destination" (RFC 4443
+ * §3.1), so that the sender learns it at once instead of waiting for a timeout.
+ *
  * ICMP error (v4), or Packet Too Big (v6), after an IP header from the edge's own address:
  *
  *    0               1               2               3
@@ -90,5 +95,15 @@ enum mss_icmp_verdict {
 enum mss_icmp_verdict mss_icmp_too_big(const uint8_t *pkt, size_t len, unsigned mtu,
 				       const struct ip_addr *local, uint8_t *out, size_t cap,
 				       size_t *out_len) __attribute__((warn_unused_result));
+
+/*
+ * Build the Destination Unreachable error answering the IP packet pkt[0..len) (see above), from
+ * `local` to the packet's source, into out[0..cap). Returns MSS_ICMP_REPLY (out[0..*out_len)),
+ * MSS_ICMP_SILENT (no error may answer it, as for mss_icmp_too_big, and neither may one answer
+ * an IPv6 multicast destination) or MSS_ICMP_INVALID.
+ */
+enum mss_icmp_verdict mss_icmp_unreachable(const uint8_t *pkt, size_t len,
+					   const struct ip_addr *local, uint8_t *out, size_t cap,
+					   size_t *out_len) __attribute__((warn_unused_result));
 
 #endif

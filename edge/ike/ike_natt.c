@@ -4,6 +4,7 @@
  */
 #include "edge/ike/ike_natt.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,22 @@ void ike__natt_after_init(struct ike_ikesa *sa)
 		 sa->nat_remote ? "yes" : "no", sa->peer->cfg.force_encap ? "yes" : "no");
 }
 
+/* An established SA's peer moved to `from`: follow it, count it, report it. */
+static void peer_moved(struct ike_ikesa *sa, const struct ike_endpoint *from, const char *phase,
+		       const char *why)
+{
+	char old[IP_ADDR_STRLEN + 8], now[IP_ADDR_STRLEN + 8];
+
+	ep_str(&sa->remote, old, sizeof(old));
+	ep_str(from, now, sizeof(now));
+	ike__sa_set_remote(sa, from);
+	sa->eng->stats.peer_moved++;
+	LOG_NOTICE(IKE, "IKE peer moved",
+		   "tunnel=%s sa=%016" PRIx64 " peer=\"%s -> %s\" seen_in=%s", sa->peer->cfg.name,
+		   ike__sa_handle(sa), old, now, phase);
+	ike__event(sa->eng, sa, IKE_EVENT_PEER_MOVED, phase, 0, why);
+}
+
 void ike__natt_authenticated(struct ike_ikesa *sa, const struct ike_endpoint *from,
 			     const struct ike_endpoint *to)
 {
@@ -61,20 +78,29 @@ void ike__natt_authenticated(struct ike_ikesa *sa, const struct ike_endpoint *fr
 	 * only a peer behind a NAT may move (a host not behind one keeps its address, §2.23). */
 	if (established && (!sa->natt || !sa->nat_remote))
 		return;
+	sa->local = *to;
+	if (established) {
+		peer_moved(sa, from, ike__exchange_name(sa->eng->rx.hdr.exchange),
+			   "an authenticated message came from a new address or port (NAT "
+			   "rebinding)");
+		return;
+	}
 	ep_str(&sa->remote, old, sizeof(old));
 	ep_str(from, now, sizeof(now));
 	ike__sa_set_remote(sa, from);
-	sa->local = *to;
-	if (!established) {
-		LOG_INFO(IKE, "IKE floated", "tunnel=%s sa=%016" PRIx64 " peer=\"%s -> %s\"",
-			 sa->peer->cfg.name, ike__sa_handle(sa), old, now);
-		return;
-	}
-	sa->eng->stats.peer_moved++;
-	LOG_NOTICE(IKE, "IKE peer moved", "tunnel=%s sa=%016" PRIx64 " peer=\"%s -> %s\"",
-		   sa->peer->cfg.name, ike__sa_handle(sa), old, now);
-	ike__event(sa->eng, sa, IKE_EVENT_PEER_MOVED, ike__exchange_name(sa->eng->rx.hdr.exchange),
-		   0, "an authenticated message came from a new address or port (NAT rebinding)");
+	LOG_INFO(IKE, "IKE floated", "tunnel=%s sa=%016" PRIx64 " peer=\"%s -> %s\"",
+		 sa->peer->cfg.name, ike__sa_handle(sa), old, now);
+}
+
+int ike__natt_esp_seen(struct ike_ikesa *sa, const struct ike_endpoint *from)
+{
+	if (sa->state != IKE_STATE_ESTABLISHED || !sa->natt || !sa->nat_remote)
+		return -EPERM;
+	if (ep_equal(from, &sa->remote))
+		return 0;
+	peer_moved(sa, from, "ESP",
+		   "authenticated ESP came from a new address or port (NAT rebinding)");
+	return 0;
 }
 
 void ike__natt_tick(struct ike_ikesa *sa, uint64_t now)

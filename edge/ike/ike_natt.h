@@ -30,6 +30,11 @@ void ike__natt_after_init(struct ike_ikesa *sa);
 void ike__natt_authenticated(struct ike_ikesa *sa, const struct ike_endpoint *from,
 			     const struct ike_endpoint *to);
 
+/* Authenticated ESP of one of sa's Child SAs came from `from`: follow it like an authenticated
+ * IKE message once established (only a peer behind a NAT moves). 0 (followed, or already
+ * there) or -EPERM (sa's peer may not move). */
+int ike__natt_esp_seen(struct ike_ikesa *sa, const struct ike_endpoint *from);
+
 /* Send a NAT-keepalive if one is due at now. */
 void ike__natt_tick(struct ike_ikesa *sa, uint64_t now);
 

@@ -1201,6 +1201,13 @@ int ike_sa_liveness_check(struct ike_engine *eng, uint64_t handle)
 	return rc;
 }
 
+int ike_sa_peer_seen(struct ike_engine *eng, uint64_t handle, const struct ike_endpoint *from)
+{
+	struct ike_ikesa *sa = ike__sa_by_handle(eng, handle);
+
+	return sa ? ike__natt_esp_seen(sa, from) : -ENOENT;
+}
+
 const struct ike_stats *ike_engine_stats(const struct ike_engine *eng)
 {
 	return &eng->stats;

@@ -439,6 +439,18 @@ int ike_sa_initiate(struct ike_engine *eng, const char *peer, uint64_t *sa)
 int ike_sa_liveness_check(struct ike_engine *eng, uint64_t sa) __attribute__((warn_unused_result));
 
 /*
+ * Authenticated ESP of one of the SA's Child SAs arrived from `from` (the data plane saw it):
+ * follow it as an authenticated IKE message is followed (§2.23: only an established SA whose
+ * peer is behind a NAT moves; Linux reports the same as an XFRM mapping change), so that IKE
+ * (liveness checks, rekeys) goes where the peer's NAT maps it now, and report
+ * IKE_EVENT_PEER_MOVED (phase "ESP") if it moved. A NAT that gives a quiet peer a new port is
+ * then followed with the next ESP packet rather than the next IKE message.
+ * Returns 0 (followed, or already there); -ENOENT (no such SA); -EPERM (its peer may not move).
+ */
+int ike_sa_peer_seen(struct ike_engine *eng, uint64_t sa, const struct ike_endpoint *from)
+	__attribute__((warn_unused_result));
+
+/*
  * Rekeying and teardown. Each queues the work on the IKE SA (handle sa) and starts it as soon as
  * no request of ours is outstanding there (window size 1); outcomes arrive as child_up,
  * child_down and events. A peer's TEMPORARY_FAILURE makes the engine retry after a short random

@@ -39,6 +39,8 @@ struct samples {
 	struct Sdwan__CertRenewRequest renew_req;
 	struct Sdwan__CertRenewResponse renew_resp;
 	struct Sdwan__ProtocolError error;
+	struct Sdwan__Reachability reach;
+	struct Sdwan__SiteRoute route[2], *routep[2];
 };
 
 static ProtobufCBinaryData bin(uint8_t *p, size_t n)
@@ -280,6 +282,23 @@ static void samples_small(struct samples *s)
 	s->error.reason = "upgrade";
 }
 
+static void samples_reach(struct samples *s)
+{
+	sdwan__reachability__init(&s->reach);
+	s->reach.epoch = 0x5eed5eed5eed5eedull;
+	s->reach.seq = 3;
+	for (int i = 0; i < 2; i++) {
+		sdwan__site_route__init(&s->route[i]);
+		s->routep[i] = &s->route[i];
+	}
+	s->route[0].site = "branch-1";
+	s->route[0].via_hub = "hub-west";
+	s->route[1].site = "branch-3";
+	s->route[1].via_hub = ""; /* unreachable */
+	s->reach.routes = s->routep;
+	s->reach.n_routes = 2;
+}
+
 static void samples_init(struct samples *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -287,6 +306,7 @@ static void samples_init(struct samples *s)
 	samples_config(s);
 	samples_health(s);
 	samples_small(s);
+	samples_reach(s);
 }
 
 /* Put the sample for body `c` into env; false if there is none (a body this test misses). */
@@ -332,6 +352,9 @@ static bool attach(struct samples *s, struct Sdwan__Envelope *env, unsigned c)
 		return true;
 	case SDWAN__ENVELOPE__BODY_ERROR:
 		env->error = &s->error;
+		return true;
+	case SDWAN__ENVELOPE__BODY_REACHABILITY:
+		env->reachability = &s->reach;
 		return true;
 	default:
 		return false;
@@ -385,7 +408,7 @@ Test(ctl_msg, roundtrip_every_body)
 		ctl_msg_free(dec);
 		bodies++;
 	}
-	cr_expect_eq(bodies, 12);
+	cr_expect_eq(bodies, 13);
 }
 
 Test(ctl_msg, roundtrip_config_fields)

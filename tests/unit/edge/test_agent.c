@@ -84,6 +84,9 @@ struct opsrec {
 	char rekey_tunnel[64];
 	unsigned identity_changes;
 	int failed;
+	unsigned reach_lists, reach_withdrawn; /* ops.reachability with a list / with NULL */
+	uint64_t reach_seq;
+	char reach_first[64]; /* "site>via" of the list's first route */
 };
 static struct opsrec R;
 
@@ -429,9 +432,25 @@ static void op_failed(void *arg, int err, const char *reason)
 	R.failed = err ? err : -1;
 }
 
+static int op_reachability(void *arg, const Sdwan__Reachability *r)
+{
+	(void)arg;
+	if (!r) {
+		R.reach_withdrawn++;
+		return 0;
+	}
+	R.reach_lists++;
+	R.reach_seq = r->seq;
+	(void)snprintf(R.reach_first, sizeof(R.reach_first), "%s>%s",
+		       r->n_routes ? r->routes[0]->site : "",
+		       r->n_routes ? r->routes[0]->via_hub : "");
+	return 0;
+}
+
 static const struct agent_ops OPS = {
 	.apply = op_apply,
 	.rekey = op_rekey,
+	.reachability = op_reachability,
 	.identity_changed = op_identity,
 	.failed = op_failed,
 };
@@ -511,6 +530,7 @@ static const struct agent_options fast = {
 	.enroll_timeout_ms = 1000,
 	.heartbeat_ivl_ms = 200,
 	.heartbeat_timeout_ms = 600,
+	.reach_grace_ms = 1000,
 };
 
 static int start_agent(const struct agent_enroll_params *p)
@@ -989,3 +1009,68 @@ Test(agent, re_enroll_refuses_a_token_for_another_controller)
 }
 
 /* NOLINTEND(readability-function-size) */
+
+static void push_routes(uint64_t seq)
+{
+	Sdwan__Reachability r = SDWAN__REACHABILITY__INIT;
+	Sdwan__SiteRoute sr = SDWAN__SITE_ROUTE__INIT, *srp = &sr;
+	Sdwan__Envelope env;
+	sr.site = "branch-1";
+	sr.via_hub = "hub-west";
+	r.epoch = 77;
+	r.seq = seq;
+	r.routes = &srp;
+	r.n_routes = 1;
+	ctl_msg_envelope_init(&env, 500 + seq);
+	env.body_case = SDWAN__ENVELOPE__BODY_REACHABILITY;
+	env.reachability = &r;
+	push(&env);
+}
+
+static bool got_routes(void)
+{
+	return R.reach_lists > 0;
+}
+
+static bool routes_withdrawn(void)
+{
+	return R.reach_withdrawn > 0;
+}
+
+Test(agent, hands_controller_routes_over_and_withdraws_them_after_the_grace_time)
+{
+	enroll();
+	push_routes(3);
+	cr_assert(run_until(got_routes, 3000), "the routes did not reach the engine");
+	cr_assert_eq(R.reach_seq, 3);
+	cr_assert_str_eq(R.reach_first, "branch-1>hub-west");
+	cr_assert_eq(agent_stats(A)->reachability, 1);
+	/* The session ends: the routes stay for the grace time (1 s here), then go. */
+	uint64_t t0 = now_ms();
+	ctl_down_control();
+	cr_assert(run_until(is_disconnected, 3000));
+	cr_assert_eq(R.reach_withdrawn, 0, "withdrawn before the grace time");
+	cr_assert(run_until(routes_withdrawn, 4000), "routes kept without a session");
+	cr_assert_geq(now_ms() - t0, 1000, "withdrawn before the grace time");
+	cr_assert_eq(agent_stats(A)->reach_withdrawn, 1);
+}
+
+static size_t healths_before;
+static bool new_session(void)
+{
+	return agent_stats(A)->connected && count(SDWAN__ENVELOPE__BODY_HEALTH) > healths_before;
+}
+
+Test(agent, keeps_controller_routes_across_a_short_outage)
+{
+	enroll();
+	push_routes(1);
+	cr_assert(run_until(got_routes, 3000));
+	ctl_down_control();
+	cr_assert(run_until(is_disconnected, 3000));
+	healths_before = count(SDWAN__ENVELOPE__BODY_HEALTH);
+	ctl_up_control();
+	cr_assert(run_until(new_session, 3000), "no new session");
+	(void)run_until(NULL, 1500);
+	cr_assert_eq(R.reach_withdrawn, 0, "routes withdrawn although the session came back");
+}

@@ -474,3 +474,48 @@ Test(mss_icmp, ipv6_no_reply_cases)
 	cr_assert_eq(mss_icmp_too_big(pkt_buf, n, 1400, &local, reply, 87, &rlen),
 		     MSS_ICMP_INVALID);
 }
+
+Test(mss_icmp, destination_unreachable_both_families)
+{
+	struct ip_addr local = addr("10.0.0.1"), local6 = addr("fd00::1");
+	size_t n = mk_v4(pkt_buf, 84, 0, PKT_PROTO_UDP), rlen;
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_REPLY);
+	cr_assert_eq(rlen, 28 + 84, "a short packet is quoted whole");
+	cr_assert_eq(ref_sum(0, reply, 20), 0xffff, "IPv4 header checksum");
+	cr_assert_eq(ref_sum(0, reply + 20, rlen - 20), 0xffff, "ICMP checksum");
+	cr_assert_arr_eq(reply + 12, local.bytes, 4);
+	cr_assert_arr_eq(reply + 16, pkt_buf + 12, 4, "to the packet's source");
+	cr_assert_eq(reply[20], 3, "destination unreachable");
+	cr_assert_eq(reply[21], 1, "host unreachable");
+	cr_assert_eq(pkt_get32(reply + 24), 0, "unused");
+	cr_assert_arr_eq(reply + 28, pkt_buf, 84);
+	/* DF or not, big or small: every packet of a site nobody reaches gets one ... */
+	n = mk_v4(pkt_buf, 1500, PKT_IP4_DF, PKT_PROTO_UDP);
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_REPLY);
+	cr_assert_eq(rlen, 576);
+	/* ... but never an ICMP error, a later fragment or a broadcast */
+	n = mk_v4(pkt_buf, 84, 0, PKT_PROTO_ICMP);
+	pkt_buf[20] = 3;
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_SILENT);
+	n = mk_v4(pkt_buf, 84, 100, PKT_PROTO_UDP);
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_SILENT);
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local6, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_INVALID, "an address of the other family");
+
+	n = mk_v6(pkt_buf, 104, PKT_PROTO_UDP);
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local6, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_REPLY);
+	cr_assert_eq(rlen, 48 + 104);
+	cr_assert_eq(reply[40], 1, "destination unreachable");
+	cr_assert_eq(reply[41], 0, "no route to destination");
+	cr_assert_eq(ref_sum(ref_pseudo(reply, PKT_PROTO_ICMPV6, rlen - 40), reply + 40, rlen - 40),
+		     0xffff, "ICMPv6 checksum with pseudo-header");
+	cr_assert_arr_eq(reply + 24, pkt_buf + 8, 16, "to the packet's source");
+	pkt_buf[24] = 0xff; /* a multicast destination: only Packet Too Big may answer it */
+	cr_assert_eq(mss_icmp_unreachable(pkt_buf, n, &local6, reply, sizeof(reply), &rlen),
+		     MSS_ICMP_SILENT);
+}

@@ -16,11 +16,12 @@ struct fixture {
 	Sdwan__EdgeConfig cfg;
 	Sdwan__Tunnel tun[3], *tunp[3];
 	Sdwan__Endpoint ep[3], *epp[3][1];
-	Sdwan__Prefix pfx[32], *pfxp[32];
+	Sdwan__Prefix pfx[64], *pfxp[64];
 	size_t n_pfx;
 	Sdwan__Prefix *subnets[2];
-	Sdwan__SitePrefixes wan[4], *wanp[4];
-	uint8_t addr[32][4];
+	Sdwan__SitePrefixes wan[48], *wanp[48];
+	char names[48][8];
+	uint8_t addr[64][4];
 	uint8_t peer[3][4];
 	uint8_t psk[32];
 };
@@ -117,8 +118,14 @@ static struct prefix P(const char *s) {
 	return p;
 }
 
-static struct ip_addr
-A(const char *s) {
+static bool
+prefix_is(const struct prefix *a, const char *s)
+{
+	struct prefix b = P(s);
+	return prefix_cmp(a, &b) == 0;
+}
+
+static struct ip_addr A(const char *s) {
 	struct ip_addr a;
 	cr_assert_eq(ip_addr_parse(s, &a), 0);
 	return a;
@@ -141,12 +148,26 @@ Test(tplan, valid_config_with_defaults_and_transit)
 	cr_assert_eq(t->peer_ike_port, 500);
 	cr_assert_eq(t->peer_esp_port, 4500);
 	cr_assert_str_eq(t->local_id, "s");
-	/* remote: its own subnet, then every WAN prefix but ours (transit) */
-	cr_assert_eq(t->n_remote_direct, 1);
-	cr_assert_eq(t->n_remote, 3);
-	struct prefix want[] = {P("10.91.0.0/24"), P("10.92.0.0/24"), P("10.9.0.0/24")};
+	/* remote: its own subnet, and as transit every WAN prefix but ours */
+	cr_assert_eq(t->n_remote, 1);
+	cr_assert(t->remote_transit);
+	struct prefix *eff = NULL;
+	size_t n_eff = 0;
+	cr_assert_eq(tplan_effective(p, t, true, &eff, &n_eff), 0);
+	struct prefix want[] = {P("10.9.0.0/24"), P("10.91.0.0/24"), P("10.92.0.0/24")};
+	cr_assert_eq(n_eff, 3);
 	for (size_t i = 0; i < 3; i++)
-		cr_assert_eq(prefix_cmp(&t->remote[i], &want[i]), 0, "remote[%zu]", i);
+		cr_assert_eq(prefix_cmp(&eff[i], &want[i]), 0, "effective remote[%zu]", i);
+	free(eff);
+	/* A small WAN: IKE negotiates exactly these. */
+	struct prefix ts[TPLAN_PREFIX_MAX];
+	size_t n_ts = 0;
+	cr_assert_not(t->wide_ts);
+	cr_assert_eq(tplan_traffic_selectors(p, t, true, ts, &n_ts), 0);
+	cr_assert_eq(n_ts, 3);
+	cr_assert_eq(tplan_traffic_selectors(p, t, false, ts, &n_ts), 0);
+	cr_assert_eq(n_ts, 1, "we send only our own subnet");
+	cr_assert(prefix_is(&ts[0], "10.1.0.0/24"));
 	const struct tplan_tunnel *t2 = tplan_find(p, "h2:s");
 	cr_assert_eq(t2->dpd_interval_ms, TPLAN_DPD_INTERVAL_DEFAULT_MS);
 	cr_assert_eq(t2->dpd_timeout_ms, 3 * TPLAN_DPD_INTERVAL_DEFAULT_MS);
@@ -296,19 +317,20 @@ Test(tplan, routes_direct_group_and_own_subnets)
 	cr_assert_not(lpm_lookup(r, &own, &v), "our own subnet never routes into the TUN");
 	lpm_free(r);
 
-	struct tplan_kroute kr[8];
+	struct tplan_kroute *kr = NULL;
+	size_t n = 0;
 	f.tun[1].mtu = 1300;
 	tplan_free(p);
 	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0);
-	int n = tplan_kernel_routes(p, kr, 8);
+	cr_assert_eq(tplan_kernel_routes(p, &kr, &n), 0);
 	cr_assert_eq(n, 3);
-	for (int i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		char b[PREFIX_STRLEN];
 		prefix_format(&kr[i].dst, b);
 		unsigned want = strcmp(b, "10.91.0.0/24") == 0 ? 1400 : 1300;
 		cr_assert_eq(kr[i].mtu, want, "%s mtu %u", b, kr[i].mtu);
 	}
-	cr_assert_eq(tplan_kernel_routes(p, kr, 2), -ENOSPC);
+	free(kr);
 	cr_assert_eq(tplan_link_mtu(p), 1400);
 	tplan_free(p);
 }
@@ -347,7 +369,7 @@ Test(tplan, anti_spoofing_allows_remote_and_denies_own)
 	f.tun[0].remote_prefixes[0]->addr.data[1] = 0;
 	f.tun[0].remote_prefixes[0]->len = 8;
 	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0, "%s", err.reason);
-	cr_assert_eq(tplan_allowed(tplan_find(p, "h1:s"), &a), 0);
+	cr_assert_eq(tplan_allowed(p, tplan_find(p, "h1:s"), &a), 0);
 	struct ip_addr in = A("10.200.0.1"), own = A("10.1.0.5"), out = A("172.16.0.1");
 	cr_assert(lpm_match(a, &in, DP_SRC_ALLOW));
 	cr_assert(lpm_match(a, &own, DP_SRC_DENY), "... but never our own subnet");
@@ -408,4 +430,239 @@ Test(tplan, routes_avoid_dead_tunnels)
 	cr_expect_eq(v, 5);
 	lpm_free(r);
 	tplan_free(p);
+}
+
+/* A WAN of n extra sites x00.. (10.100+i.0.0/24 each) besides the fixture's four. */
+static void big_wan(struct fixture *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char a[16];
+		snprintf(f->names[i], sizeof(f->names[i]), "x%02zu", i);
+		snprintf(a, sizeof(a), "10.%zu.0.0", 100 + i);
+		wan(f, (int)(4 + i), f->names[i], a);
+	}
+	f->cfg.n_wan_prefixes = 4 + n;
+}
+
+Test(tplan, big_wan_negotiates_whole_families_but_routes_and_filters_exactly)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+	struct lpm *r, *a;
+	uint32_t ids[2] = {5, 9}, v = 0;
+
+	fixture_init(&f);
+	big_wan(&f, 30); /* 34 prefixes: more selectors than IKE may carry */
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0, "%s", err.reason);
+	const struct tplan_tunnel *t = tplan_find(p, "h1:s");
+	cr_assert(t->wide_ts);
+	struct prefix ts[TPLAN_PREFIX_MAX];
+	size_t n_ts = 0;
+	cr_assert_eq(tplan_traffic_selectors(p, t, true, ts, &n_ts), 0);
+	cr_assert_eq(n_ts, 1);
+	cr_assert(prefix_is(&ts[0], "0.0.0.0/0"), "route-based: any");
+	cr_assert_eq(tplan_traffic_selectors(p, t, false, ts, &n_ts), 0);
+	cr_assert_eq(n_ts, 1);
+	/* ... while the routes and the anti-spoofing table keep every exact prefix. */
+	cr_assert_eq(tplan_routes(p, ids, &r), 0);
+	struct ip_addr far = A("10.129.0.1"), none = A("10.200.0.1"), own = A("10.1.0.1");
+	cr_assert(lpm_lookup(r, &far, &v));
+	cr_assert_eq(v, DP_ROUTE_GROUP(TPLAN_HUB_GROUP));
+	cr_assert_not(lpm_lookup(r, &none, &v), "a prefix of no site has no route");
+	lpm_free(r);
+	cr_assert_eq(tplan_allowed(p, t, &a), 0);
+	cr_assert(lpm_match(a, &far, DP_SRC_ALLOW));
+	cr_assert_not(lpm_contains(a, &none), "a source of no site is refused");
+	cr_assert(lpm_match(a, &own, DP_SRC_DENY));
+	lpm_free(a);
+	struct tplan_kroute *kr = NULL;
+	size_t n = 0;
+	cr_assert_eq(tplan_kernel_routes(p, &kr, &n), 0);
+	cr_assert_eq(n, 33, "every remote prefix, ours left out");
+	free(kr);
+	/* A tunnel without transit keeps exact selectors whatever the WAN's size. */
+	tplan_free(p);
+	f.tun[1].remote_transit = false;
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0, "%s", err.reason);
+	cr_assert_not(tplan_find(p, "h2:s")->wide_ts);
+	cr_assert_eq(tplan_traffic_selectors(p, tplan_find(p, "h2:s"), true, ts, &n_ts), 0);
+	cr_assert_eq(n_ts, 1);
+	cr_assert(prefix_is(&ts[0], "10.92.0.0/24"));
+	tplan_free(p);
+}
+
+Test(tplan, both_ends_of_a_transit_tunnel_choose_the_same_selectors)
+{
+	/* The spoke's tunnel to h1 (remote_transit) and h1's tunnel to the spoke (local_transit)
+	 * must agree on wide or exact selectors: each sees the same table. */
+	for (size_t extra = 0; extra < 20; extra++) {
+		struct fixture f;
+		struct tplan *spoke, *hub;
+		struct tplan_error err;
+		fixture_init(&f);
+		big_wan(&f, extra);
+		cr_assert_eq(tplan_build(&f.cfg, false, &spoke, &err), 0, "%s", err.reason);
+		f.cfg.site = "h1";
+		f.cfg.role = SDWAN__SITE_ROLE__SITE_ROLE_HUB;
+		f.subnets[0] = f.wan[1].prefixes[0];
+		f.tun[0].peer_site = "s";
+		f.tun[0].kind = SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_SPOKE;
+		f.tun[0].hub_priority = 0;
+		Sdwan__Prefix **l = f.tun[0].local_prefixes;
+		f.tun[0].local_prefixes = f.tun[0].remote_prefixes;
+		f.tun[0].remote_prefixes = l;
+		f.tun[0].local_transit = true;
+		f.tun[0].remote_transit = false;
+		f.cfg.n_tunnels = 1;
+		cr_assert_eq(tplan_build(&f.cfg, false, &hub, &err), 0, "%s", err.reason);
+		const struct tplan_tunnel *a = tplan_find(spoke, "h1:s"),
+					  *b = tplan_find(hub, "h1:s");
+		cr_assert_eq(a->wide_ts, b->wide_ts, "%zu extra sites", extra);
+		struct prefix ta[TPLAN_PREFIX_MAX], tb[TPLAN_PREFIX_MAX];
+		size_t na = 0, nb = 0;
+		cr_assert_eq(tplan_traffic_selectors(spoke, a, true, ta, &na), 0);
+		cr_assert_eq(tplan_traffic_selectors(hub, b, false, tb, &nb), 0);
+		cr_assert_eq(na, nb, "%zu extra sites", extra);
+		for (size_t i = 0; i < na; i++)
+			cr_assert_eq(prefix_cmp(&ta[i], &tb[i]), 0);
+		tplan_free(spoke);
+		tplan_free(hub);
+	}
+}
+
+/* Hub hA: spoke b1 attached (b1:hA), hubs hB and hC over the backbone; spoke b2 lives behind
+ * other hubs only. */
+static void hub_fixture(struct fixture *f)
+{
+	fixture_init(f);
+	f->cfg.site = "hA";
+	f->cfg.role = SDWAN__SITE_ROLE__SITE_ROLE_HUB;
+	tunnel(f, 0, "b1:hA", "b1", 0, "10.91.0.0");
+	tunnel(f, 1, "hA:hB", "hB", 0, "10.92.0.0");
+	tunnel(f, 2, "hA:hC", "hC", 0, "10.93.0.0");
+	f->tun[0].kind = SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_SPOKE;
+	f->tun[0].remote_transit = false;
+	f->tun[0].local_transit = true;
+	for (int i = 1; i < 3; i++) {
+		f->tun[i].kind = SDWAN__TUNNEL_KIND__TUNNEL_KIND_HUB_HUB;
+		f->tun[i].local_transit = true;
+	}
+	f->cfg.n_tunnels = 3;
+	wan(f, 0, "hA", "10.1.0.0");
+	wan(f, 1, "b1", "10.91.0.0");
+	wan(f, 2, "hB", "10.92.0.0");
+	wan(f, 3, "hC", "10.93.0.0");
+	wan(f, 4, "b2", "10.9.0.0");
+	f->cfg.n_wan_prefixes = 5;
+}
+
+struct reach_case {
+	const char *what;
+	bool live[3];        /* b1:hA, hA:hB, hA:hC */
+	const char *b1, *b2; /* the controller's word: NULL none, "" unreachable, else via */
+	uint32_t want_b1, want_b2;
+};
+
+#define UNREACH DP_ROUTE_UNREACHABLE
+static const struct reach_case reach_cases[] = {
+	{"no word, all up: direct, and b2 over the first backbone tunnel",
+	 {true, true, true},
+	 NULL,
+	 NULL,
+	 10,
+	 20},
+	{"b1 lost, no word yet: the local fast path moves it to the backbone",
+	 {false, true, true},
+	 NULL,
+	 NULL,
+	 20,
+	 20},
+	{"b1 lost, the controller names hC: its word beats the local choice",
+	 {false, true, true},
+	 "hC",
+	 NULL,
+	 30,
+	 20},
+	{"b1 lost by every hub: unreachable, never bounced to another hub",
+	 {false, true, true},
+	 "",
+	 NULL,
+	 UNREACH,
+	 20},
+	{"b1's tunnel is up again before the controller knows: first-hand wins",
+	 {true, true, true},
+	 "",
+	 NULL,
+	 10,
+	 20},
+	{"the controller names hC but our tunnel to hC is down: local choice",
+	 {false, true, false},
+	 "hC",
+	 NULL,
+	 20,
+	 20},
+	{"b2, not attached here, lives behind hC", {true, true, true}, NULL, "hC", 10, 30},
+	{"b2 unreachable", {true, true, true}, NULL, "", 10, UNREACH},
+};
+
+Test(tplan, controller_reachability_refines_hub_routes)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+	uint32_t ids[3] = {10, 20, 30};
+	struct ip_addr b1 = A("10.91.0.9"), b2 = A("10.9.0.9"), own = A("10.1.0.9");
+
+	hub_fixture(&f);
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), 0, "%s", err.reason);
+	long i_b1 = tplan_site_index(p, "b1"), i_b2 = tplan_site_index(p, "b2");
+	cr_assert(i_b1 >= 0 && i_b2 >= 0);
+	cr_assert_eq(tplan_site_index(p, "nowhere"), -1);
+	for (size_t c = 0; c < sizeof(reach_cases) / sizeof(reach_cases[0]); c++) {
+		const struct reach_case *rc = &reach_cases[c];
+		struct tplan_reach reach[5];
+		memset(reach, 0, sizeof(reach));
+		const char *word[2] = {rc->b1, rc->b2};
+		long idx[2] = {i_b1, i_b2};
+		for (int k = 0; k < 2; k++) {
+			if (!word[k])
+				continue;
+			reach[idx[k]].kind = word[k][0] ? TPLAN_REACH_VIA : TPLAN_REACH_UNREACHABLE;
+			reach[idx[k]].via = word[k];
+		}
+		/* Our own site said unreachable must not route our subnet into the TUN. */
+		reach[p->own_site].kind = TPLAN_REACH_UNREACHABLE;
+		struct lpm *r;
+		uint32_t v = 0;
+		cr_assert_eq(tplan_routes_reach(p, ids, rc->live, reach, &r), 0);
+		cr_assert(lpm_lookup(r, &b1, &v), "%s", rc->what);
+		cr_expect_eq(v, rc->want_b1, "%s: b1 -> %u", rc->what, v);
+		cr_assert(lpm_lookup(r, &b2, &v), "%s", rc->what);
+		cr_expect_eq(v, rc->want_b2, "%s: b2 -> %u", rc->what, v);
+		cr_expect_not(lpm_lookup(r, &own, &v), "%s: own subnet", rc->what);
+		lpm_free(r);
+	}
+	tplan_free(p);
+}
+
+Test(tplan, wan_table_refusals)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+
+	fixture_init(&f);
+	f.wan[3].site = "h1"; /* listed twice */
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), -EINVAL);
+	cr_assert_not_null(strstr(err.reason, "listed twice"), "%s", err.reason);
+	fixture_init(&f);
+	f.wan[3].prefixes[0]->addr.data[3] = 1; /* host bits */
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), -EINVAL);
+	cr_assert_not_null(strstr(err.reason, "wan_prefixes[3]"), "%s", err.reason);
+	fixture_init(&f);
+	f.wan[3].prefixes[0]->addr.data[1] = 1; /* dc claims our subnet */
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), -EINVAL);
+	cr_assert_str_eq(err.tunnel, "h1:s");
+	cr_assert_not_null(strstr(err.reason, "site dc"), "%s", err.reason);
 }
