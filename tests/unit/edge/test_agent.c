@@ -10,10 +10,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -659,11 +661,32 @@ Test(agent, needs_a_token_when_not_enrolled)
 	cr_assert_eq(start_agent(NULL), -ENOENT);
 }
 
+/* Whether a listener could bind 127.0.0.1:port now (as ZeroMQ does, with SO_REUSEADDR). */
+static bool tcp_port_free(unsigned port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		  bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 Test(agent, derives_the_enrollment_endpoint_as_port_plus_one)
 {
-	/* Rebind control one port below the enrollment socket. */
+	/* Rebind control one port below the enrollment socket; that port may belong to another
+	 * test running beside us, so move the enrollment socket until the one below is free. */
 	ctl_down_control();
 	unsigned port = (unsigned)atoi(strrchr(C.enr_ep, ':') + 1);
+	for (int tries = 0; tries < 50 && !tcp_port_free(port - 1); tries++) {
+		zsock_close(&C.enr, NULL);
+		(void)uv_run(&loop, UV_RUN_NOWAIT);
+		bind_curve(&C.enr, "enroll", on_enroll, CTL_MSG_ENROLL_MAX_SIZE,
+			   "tcp://127.0.0.1:*", C.enr_ep, sizeof(C.enr_ep));
+		port = (unsigned)atoi(strrchr(C.enr_ep, ':') + 1);
+	}
 	(void)snprintf(C.ctl_ep, sizeof(C.ctl_ep), "tcp://127.0.0.1:%u", port - 1);
 	ctl_up_control();
 	struct agent_enroll_params p = {.endpoint = C.ctl_ep, .token = token};
