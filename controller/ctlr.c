@@ -950,15 +950,16 @@ static int server_socket(struct ctlr *c, struct zsock *zs, const char *domain, s
 	int one = 1, zero = 0, hs = 5000, hwm = 10000;
 	int ka_idle = 30, ka_intvl = 10, ka_cnt = 3;
 	int rc = zcurve_server_setup(s, &c->kp, domain);
-	if (rc == 0 && (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
-			zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE, &one, sizeof(one)) != 0 ||
-			zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_IDLE, &ka_idle, sizeof(ka_idle)) != 0 ||
-			zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_INTVL, &ka_intvl, sizeof(ka_intvl)) != 0 ||
-			zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_CNT, &ka_cnt, sizeof(ka_cnt)) != 0 ||
-			zmq_setsockopt(s, ZMQ_HANDSHAKE_IVL, &hs, sizeof(hs)) != 0 ||
-			zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
-			zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
-			zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0))
+	if (rc == 0 &&
+	    (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE, &one, sizeof(one)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_IDLE, &ka_idle, sizeof(ka_idle)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_INTVL, &ka_intvl, sizeof(ka_intvl)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_CNT, &ka_cnt, sizeof(ka_cnt)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_HANDSHAKE_IVL, &hs, sizeof(hs)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+	     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) != 0))
 		rc = -errno;
 	if (rc != 0) {
 		zmq_close(s);
