@@ -21,10 +21,10 @@ fail() { echo "FAIL: $*" >&2; for f in "$tmp"/*.log; do echo "--- $f"; tail -30 
 passed=0
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-wait_for() {
+wait_for() { # wait_for FILE PATTERN MS [COUNT]: until COUNT (1) lines of FILE match
 	local end=$(($(now_ms) + $3))
 	while [ "$(now_ms)" -lt "$end" ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "${4:-1}" ] && return 0
 		sleep 0.02
 	done
 	return 1
@@ -106,9 +106,12 @@ gap=$(max_gap "$tmp/ping.txt")
 [ "$gap" -gt 0 ] && [ "$gap" -le 600 ] || fail "ping gap $gap ms on failover (DPD timeout 300 ms)"
 ok "failover to h2 with a ping gap of $gap ms (10 ms pings, DPD 100/300 ms)"
 
-# Failback: h1 returns; the spoke re-initiates, waits the hold-down, moves back.
+# Failback: h1 returns; the spoke re-initiates, waits the hold-down, moves back. (If traffic
+# started on h2, the log already holds a failback from the start: wait for one more.)
+n_back=$(grep -c 'event=failback' "$tmp/s.log" || true)
 start_hub 1 "$psk1"
-wait_for "$tmp/s.log" 'event=failback' $((20000 + hold_ms)) || fail "no failback after h1 returned"
+wait_for "$tmp/s.log" "event=failback" $((20000 + hold_ms)) $((n_back + 1)) ||
+	fail "no failback after h1 returned"
 up_line=$(grep 'event=tunnel_up tunnel=h1:s' "$tmp/s.log" | tail -1)
 back_line=$(grep 'event=failback' "$tmp/s.log" | tail -1)
 held=$(($(ts "$back_line") - $(ts "$up_line")))
