@@ -52,20 +52,12 @@ void ctlr__reroute_tick(struct ctlr *c)
 	}
 }
 
-/* "branch1 via hub-west, branch3 unreachable" (as much as fits). */
+/* The list as text for events and logs; an empty one says what it means. */
 static void list_text(const Sdwan__Reachability *msg, char *buf, size_t cap)
 {
-	size_t len = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < msg->n_routes && len < cap; i++) {
-		const Sdwan__SiteRoute *sr = msg->routes[i];
-		int k = snprintf(buf + len, cap - len, "%s%s %s%s", i ? ", " : "", sr->site,
-				 sr->via_hub[0] ? "via " : "unreachable", sr->via_hub);
-		if (k < 0)
-			break;
-		len += (size_t)k;
-	}
-	if (!msg->n_routes)
+	if (msg->n_routes)
+		(void)reroute_routes_text(msg->routes, msg->n_routes, buf, cap);
+	else
 		(void)snprintf(buf, cap, "none (the hub routes on its own)");
 }
 

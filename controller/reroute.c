@@ -4,6 +4,7 @@
 #include "controller/reroute.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -599,4 +600,20 @@ size_t reroute_flush(struct reroute *r, int64_t now_ms, reroute_send_fn *send, v
 		reroute_msg_clear(&msg);
 	}
 	return sent;
+}
+
+const char *reroute_routes_text(Sdwan__SiteRoute *const *routes, size_t n, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < cap; i++) {
+		int k = snprintf(buf + len, cap - len, "%s%s %s%s", i ? ", " : "", routes[i]->site,
+				 routes[i]->via_hub[0] ? "via " : "unreachable",
+				 routes[i]->via_hub);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	return buf;
 }

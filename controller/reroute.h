@@ -93,4 +93,8 @@ int reroute_list(const struct reroute *r, uint32_t site, Sdwan__Reachability *ms
 /* Free what reroute_list put into msg. */
 void reroute_msg_clear(Sdwan__Reachability *msg);
 
+/* routes as "branch1 via hub-west, branch3 unreachable" into buf (as much as fits; "" for none).
+ * Returns buf. For logs, events and `sdwanctl edge show`. */
+const char *reroute_routes_text(Sdwan__SiteRoute *const *routes, size_t n, char *buf, size_t cap);
+
 #endif

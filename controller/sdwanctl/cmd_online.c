@@ -16,6 +16,7 @@
 #include "common/jsonw.h"
 #include "controller/admin.h"
 #include "controller/intent.h"
+#include "controller/reroute.h"
 #include "controller/sdwanctl/commands.h"
 
 enum {
@@ -386,23 +387,6 @@ static const char *endpoint_text(const Sdwan__Endpoint *ep, char *buf, size_t ca
 	return buf;
 }
 
-/* "branch1 via hub-west, branch3 unreachable" */
-static const char *routes_text(const Sdwan__HealthReport *h, char *buf, size_t cap)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < h->n_controller_routes && len < cap; i++) {
-		const Sdwan__SiteRoute *r = h->controller_routes[i];
-		int k = snprintf(buf + len, cap - len, "%s%s %s%s", i ? ", " : "", r->site,
-				 r->via_hub[0] ? "via " : "unreachable", r->via_hub);
-		if (k < 0)
-			break;
-		len += (size_t)k;
-	}
-	return buf;
-}
-
 static void tunnel_json(struct jsonw *w, const Sdwan__TunnelHealth *t)
 {
 	char peer[IP_ADDR_STRLEN + 16];
@@ -525,7 +509,8 @@ static void edge_text(const Sdwan__Admin__EdgeDetail *d)
 		if (h->n_controller_routes) {
 			char routes[1024];
 			printf("  controller routes (seq %" PRIu64 "): %s\n", h->reachability_seq,
-			       routes_text(h, routes, sizeof(routes)));
+			       reroute_routes_text(h->controller_routes, h->n_controller_routes,
+						   routes, sizeof(routes)));
 		}
 	} else {
 		printf("  no health report yet\n");

@@ -18,45 +18,9 @@
 # Then: the TCP stream survived (iperf3 exit 0), the controller's events show the failovers
 # and failbacks, and `down` leaves nothing behind.
 set -euo pipefail
-src=${SDWAN_SOURCE_DIR:?}
-export SDWAN_BIN_DIR=${SDWAN_BIN_DIR:?}
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: needs root for network namespaces"
-	exit 0
-fi
-command -v iperf3 >/dev/null || {
-	echo "SKIP: iperf3 is not installed"
-	exit 0
-}
-lab=$src/deploy/sdwan-lab
-NAME=fo$$
-export SDWAN_LAB_DIR=${SDWAN_LAB_DIR:-/run/sdwan-lab}
-RUN=$SDWAN_LAB_DIR/$NAME
-tmp=$(mktemp -d /tmp/sdwan-labfo.XXXXXX)
-L() { "$lab" --name "$NAME" "$@"; }
-BG=""
-cleanup() {
-	local p
-	for p in $BG; do kill "$p" 2>/dev/null || true; done
-	L down >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$RUN"/logs/*.log "$tmp"/*.txt; do
-		[ -f "$f" ] || continue
-		echo "--- $f (tail)"
-		tail -12 "$f"
-	done >&2
-	exit 1
-}
-passed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok $passed - $*"
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# shellcheck source=lib/lab.sh
+. "${SDWAN_SOURCE_DIR:?}/tests/integration/lib/lab.sh"
+lab_init fo iperf3
 DST=10.10.2.2 # branch2's LAN host
 
 # ping_start NAME: 10 ms pings branch1 -> branch2 into $tmp/NAME.txt
@@ -83,17 +47,6 @@ reach_all() {
 	reach branch1 10.10.2.2 && reach branch2 10.10.1.2 && reach branch3 10.10.1.2 &&
 		reach branch3 10.10.2.2
 }
-events() { L ctl events --json; }
-wait_event() { # wait_event SITE KIND SINCE_ID SECONDS
-	local end=$(($(date +%s) + $4))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		events | jq -e --arg s "$1" --arg k "$2" --argjson id "$3" \
-			'any(.[]; .site == $s and .kind == $k and .id > $id)' >/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
-last_id() { events | jq '[.[].id] | max // 0'; }
 
 t_start=$(now_ms)
 out=$(L up "$src/topologies/hub-spoke.yaml" 2>&1) || fail "up: $out"

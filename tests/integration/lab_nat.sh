@@ -17,49 +17,13 @@
 #      branch3 once hub-east has followed the port the replies come from
 #   3. the hub that carries no traffic (hub-west) follows too, on branch3's next liveness check
 set -euo pipefail
-src=${SDWAN_SOURCE_DIR:?}
-export SDWAN_BIN_DIR=${SDWAN_BIN_DIR:?}
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: needs root for network namespaces"
-	exit 0
-fi
-command -v conntrack >/dev/null || {
-	echo "SKIP: conntrack is not installed (deploy/install-deps.sh)"
-	exit 0
-}
-lab=$src/deploy/sdwan-lab
-NAME=nat$$
-export SDWAN_LAB_DIR=${SDWAN_LAB_DIR:-/run/sdwan-lab}
-RUN=$SDWAN_LAB_DIR/$NAME
-tmp=$(mktemp -d /tmp/sdwan-labnat.XXXXXX)
-L() { "$lab" --name "$NAME" "$@"; }
-BG=""
-cleanup() {
-	local p
-	for p in $BG; do kill "$p" 2>/dev/null || true; done
-	L down >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$RUN"/logs/edge-hub-east.log "$RUN"/logs/edge-branch3.log "$tmp"/*.txt; do
-		[ -f "$f" ] || continue
-		echo "--- $f (tail)"
-		tail -12 "$f"
-	done >&2
-	exit 1
-}
-passed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok $passed - $*"
-}
-now_ms() { date +%s%3N; }
+# shellcheck source=lib/lab.sh
+. "${SDWAN_SOURCE_DIR:?}/tests/integration/lib/lab.sh"
+lab_init nat conntrack
+LAB_FAIL_LOGS="$RUN/logs/edge-hub-east.log $RUN/logs/edge-branch3.log $tmp/*.txt"
 B1=10.10.1.2 B3=10.10.3.2
 TUN=branch3:hub-east
 
-show() { L ctl edge show "$1" --json; }
 # peer_port HUB TUNNEL: the UDP port the hub sends that tunnel's ESP to
 peer_port() {
 	show "$1" | jq -r --arg t "$2" '.tunnels[] | select(.name == $t) | .peer | split(":") | last'
@@ -79,7 +43,6 @@ wait_port_in() { # wait_port_in HUB TUNNEL LO SECONDS: until the hub reports a p
 	echo "$1 sends $2 to port ${p:-?}, not in $3-$(($3 + 999))" >&2
 	return 1
 }
-last_id() { L ctl events --json | jq '[.[].id] | max // 0'; }
 # branch3_events SINCE KIND...: how many events of branch3's tunnels of these kinds since SINCE
 tunnel_events() {
 	local id=$1

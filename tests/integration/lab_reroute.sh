@@ -19,38 +19,10 @@
 #      the backbone at most once, where the other hub drops it as loop (split horizon)
 #   5. recovery: the hubs' lists empty again, every spoke pair reachable; `down` is clean
 set -euo pipefail
-src=${SDWAN_SOURCE_DIR:?}
-export SDWAN_BIN_DIR=${SDWAN_BIN_DIR:?}
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: needs root for network namespaces"
-	exit 0
-fi
-lab=$src/deploy/sdwan-lab
-NAME=rr$$
-export SDWAN_LAB_DIR=${SDWAN_LAB_DIR:-/run/sdwan-lab}
-RUN=$SDWAN_LAB_DIR/$NAME
-tmp=$(mktemp -d /tmp/sdwan-labrr.XXXXXX)
-L() { "$lab" --name "$NAME" "$@"; }
-cleanup() {
-	L down >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$RUN"/logs/controller.log "$RUN"/logs/edge-hub-*.log "$tmp"/*.txt; do
-		[ -f "$f" ] || continue
-		echo "--- $f (tail)"
-		tail -12 "$f"
-	done >&2
-	exit 1
-}
-passed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok $passed - $*"
-}
-now_ms() { date +%s%3N; }
+# shellcheck source=lib/lab.sh
+. "${SDWAN_SOURCE_DIR:?}/tests/integration/lib/lab.sh"
+lab_init rr
+LAB_FAIL_LOGS="$RUN/logs/controller.log $RUN/logs/edge-hub-*.log $tmp/*.txt"
 B1=10.10.1.2 B2=10.10.2.2 B3=10.10.3.2
 
 reach() { # reach FROM DST: a few pings must come back
@@ -60,23 +32,6 @@ reach() { # reach FROM DST: a few pings must come back
 reach_all() {
 	reach branch1 "$B2" && reach branch2 "$B1" && reach branch3 "$B1" && reach branch3 "$B2"
 }
-events() { L ctl events --json; }
-last_id() { events | jq '[.[].id] | max // 0'; }
-# since ID SITE KIND: the events of SITE of that kind after event ID, as a JSON array
-since() {
-	L ctl events --site "$2" --json |
-		jq -c --argjson id "$1" --arg k "$3" '[.[] | select(.id > $id and .kind == $k)]'
-}
-wait_event() { # wait_event SITE KIND SINCE_ID SECONDS [DETAIL_SUBSTRING]
-	local end=$(($(date +%s) + $4))
-	while [ "$(date +%s)" -lt "$end" ]; do
-		since "$3" "$1" "$2" | jq -e --arg d "${5:-}" 'any(.[]; .detail | contains($d))' \
-			>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
-show() { L ctl edge show "$1" --json; }
 # hub_routes HUB: its controller routes as "site>via" words ("" for unreachable), sorted
 hub_routes() {
 	show "$1" | jq -r '[.controller_routes.routes[] | "\(.site)>\(.via_hub)"] | sort | join(" ")'

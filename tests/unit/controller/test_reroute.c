@@ -369,3 +369,19 @@ Test(reroute, hubs_and_unknown_names_are_never_listed)
 	cr_assert_eq(reroute_list(w.r, (uint32_t)site_no(&w, "s1"), &m), -EINVAL, "not a hub");
 	world_free(&w);
 }
+
+Test(reroute, routes_text_names_each_route_and_stops_at_the_buffer)
+{
+	Sdwan__SiteRoute a = SDWAN__SITE_ROUTE__INIT, b = SDWAN__SITE_ROUTE__INIT;
+	a.site = (char *)"branch1";
+	a.via_hub = (char *)"hub-west";
+	b.site = (char *)"branch3";
+	b.via_hub = (char *)"";
+	Sdwan__SiteRoute *routes[] = {&a, &b};
+	char buf[64];
+	cr_assert_str_eq(reroute_routes_text(routes, 2, buf, sizeof(buf)),
+			 "branch1 via hub-west, branch3 unreachable");
+	cr_assert_str_eq(reroute_routes_text(routes, 0, buf, sizeof(buf)), "");
+	char small[12];
+	cr_assert_str_eq(reroute_routes_text(routes, 2, small, sizeof(small)), "branch1 via");
+}
