@@ -192,8 +192,9 @@ static void write_site(FILE *out, const struct plan *p, uint32_t i, unsigned *dy
 		fprintf(out,
 			"      cmd: sh -c 'until [ -s /run/sdwan-lab/swanctl/%s/swanctl.conf ]; do "
 			"sleep 1; done; cp -r /run/sdwan-lab/swanctl/%s/. /etc/swanctl/; "
+			"cp /run/sdwan-lab/swanctl/%s/strongswan.d/*.conf /etc/strongswan.d/; "
 			"/usr/lib/ipsec/charon & sleep 2; swanctl --load-all; wait'\n",
-			s->name, s->name);
+			s->name, s->name, s->name);
 	else
 		fprintf(out,
 			"      cmd: sh -c 'until [ -s /run/sdwan-lab/tokens/%s ] && ip -o addr show "

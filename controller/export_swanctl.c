@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/duration.h"
 #include "common/error.h"
 #include "common/prefix.h"
 
@@ -309,7 +310,9 @@ int export_swanctl_write(const struct plan *p, uint32_t site,
 		"# Our edges open these tunnels; this gateway answers. IKEv2 liveness: DPD probes "
 		"every\n"
 		"# dpd_delay; a dead peer is declared after charon's retransmission schedule\n"
-		"# (strongswan.conf charon.retransmit_*), not a per-connection timeout.\n\n",
+		"# (strongswan.conf charon.retransmit_*), which the strongswan.d/ fragment "
+		"exported\n"
+		"# beside this file sets to the plan's DPD timeout.\n\n",
 		gw->name, t->wan);
 	fputs("connections {\n", out);
 	bool first = true;
@@ -331,4 +334,81 @@ int export_swanctl_write(const struct plan *p, uint32_t site,
 		rc = -EIO;
 	}
 	return rc;
+}
+
+/* The tunnel of site whose DPD declares a peer dead soonest; NULL when DPD is off on all. */
+static const struct plan_profile *fastest_dpd(const struct plan *p, uint32_t site)
+{
+	const struct plan_edge *e = &p->edges[site];
+	const struct plan_profile *best = NULL;
+	for (size_t i = 0; i < e->count; i++) {
+		const struct plan_tunnel *tun = &p->tunnels[p->edge_tunnels[e->first + i]];
+		const struct plan_profile *pr = &p->profiles[tun->profile];
+		if (pr->dpd_mode == TOPO_DPD_OFF || !pr->dpd_interval_ms || !pr->dpd_timeout_ms)
+			continue;
+		if (!best || pr->dpd_timeout_ms < best->dpd_timeout_ms ||
+		    (pr->dpd_timeout_ms == best->dpd_timeout_ms &&
+		     pr->dpd_interval_ms < best->dpd_interval_ms))
+			best = pr;
+	}
+	return best;
+}
+
+int export_swanctl_write_retransmit(const struct plan *p, uint32_t site, FILE *out, char *err,
+				    size_t err_len)
+{
+	if (!is_external(p, site, err, err_len))
+		return -EINVAL;
+	const struct topo_site *gw = &p->topo->sites[site];
+	fprintf(out,
+		"# strongswan.conf fragment of external site '%s' in WAN '%s', written by "
+		"'sdwanctl export\n"
+		"# swanctl' beside its swanctl.conf. Include it from strongswan.conf (Debian: copy "
+		"it to\n"
+		"# /etc/strongswan.d/). These settings are charon-wide: they apply to every IKE SA "
+		"of the\n"
+		"# gateway, not only to the WAN's tunnels.\n",
+		gw->name, p->topo->wan);
+	const struct plan_profile *pr = fastest_dpd(p, site);
+	if (!pr) {
+		fputs("#\n# DPD is off on every tunnel of this site: charon's default "
+		      "retransmission schedule\n# applies.\n",
+		      out);
+	} else {
+		/* charon gives up on a request after retransmit_tries retransmissions, waiting
+		 * retransmit_timeout * retransmit_base^n before the n-th: with base 1 and
+		 * timeout = dpd_timeout / (tries + 1), a DPD probe that gets no answer declares
+		 * the peer dead dpd_timeout after it was sent, one retransmission per interval,
+		 * as our edge does. (The defaults take 165 s.) */
+		uint64_t tries =
+			(pr->dpd_timeout_ms + pr->dpd_interval_ms - 1) / pr->dpd_interval_ms;
+		tries = tries > 1 ? tries - 1 : 0;
+		if (tries > 100)
+			tries = 100;
+		uint64_t step_ms = pr->dpd_timeout_ms / (tries + 1);
+		if (!step_ms)
+			step_ms = 1;
+		char iv[DURATION_STRLEN], to[DURATION_STRLEN];
+		fprintf(out,
+			"#\n# A peer that stops answering is declared dead %s after the first "
+			"unanswered DPD probe\n"
+			"# (the plan's dpd timeout; interval %s): the probe and %llu "
+			"retransmission(s), %llu.%03llu s\n"
+			"# apart. Each tunnel's dpd_action then applies.\n"
+			"charon {\n"
+			"\tretransmit_timeout = %llu.%03llu\n"
+			"\tretransmit_base = 1.0\n"
+			"\tretransmit_tries = %llu\n"
+			"}\n",
+			duration_format(pr->dpd_timeout_ms, to),
+			duration_format(pr->dpd_interval_ms, iv), (unsigned long long)tries,
+			(unsigned long long)(step_ms / 1000), (unsigned long long)(step_ms % 1000),
+			(unsigned long long)(step_ms / 1000), (unsigned long long)(step_ms % 1000),
+			(unsigned long long)tries);
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		set_err(err, err_len, "write failed: %s", sdw_strerror(errno));
+		return -EIO;
+	}
+	return 0;
 }

@@ -13,6 +13,10 @@
  * children neither start nor trap. UDP encapsulation is forced (encap = yes) because our data
  * plane carries ESP in UDP only.
  *
+ * Beside it, a strongswan.conf fragment (export_swanctl_write_retransmit) sets charon's
+ * retransmission schedule so a dead peer is declared after the plan's DPD timeout: strongSwan
+ * has no per-connection DPD timeout.
+ *
  * A pure renderer: it reads the plan and the credentials it is given and writes text; where the
  * credentials come from (the controller's store, files) is the caller's business. Control path
  * only; no global state.
@@ -67,6 +71,17 @@ int export_swanctl_needs(const struct plan *p, uint32_t site, struct export_swan
 int export_swanctl_write(const struct plan *p, uint32_t site,
 			 const struct export_swanctl_creds *creds, FILE *out, char *err,
 			 size_t err_len) __attribute__((warn_unused_result));
+
+/*
+ * Write the strongswan.conf fragment of external site `site` of plan p to out: charon's
+ * retransmission schedule (charon.retransmit_timeout/_base/_tries) such that an unanswered DPD
+ * probe declares the peer dead after the shortest DPD timeout among the site's tunnels, one
+ * retransmission per DPD interval. Only a comment when DPD is off on every tunnel. The
+ * settings are charon-wide. Returns 0; -EINVAL when site is not external (reason in err);
+ * -EIO when writing failed.
+ */
+int export_swanctl_write_retransmit(const struct plan *p, uint32_t site, FILE *out, char *err,
+				    size_t err_len) __attribute__((warn_unused_result));
 
 /* strongSwan's spelling of a proposal (IKE: encr-prf-group; ESP: encr[-group]-esn|noesn) into
  * buf (PROPOSAL_STRLEN bytes); returns buf. */

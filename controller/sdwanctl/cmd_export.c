@@ -2,8 +2,9 @@
  * sdwanctl export: configurations for things the controller does not push to.
  *
  *   sdwanctl export swanctl SITE [--topology FILE] [--state DIR] [--out DIR]
- *       strongSwan configuration of an external site (controller/export_swanctl.h), with its
- *       credentials read offline from the controller's state directory (docs/export.md).
+ *       strongSwan configuration of an external site (controller/export_swanctl.h): its
+ *       swanctl.conf with credentials read offline from the controller's state directory,
+ *       and a strongswan.conf fragment, strongswan.d/sdwan-SITE.conf (docs/export.md).
  *       The topology defaults to the installed controller's, /etc/sdwan/wan.yaml.
  *   sdwanctl export containerlab FILE [--out F] [--image IMAGE]
  *       a containerlab topology of the WAN (controller/export_clab.h).
@@ -222,6 +223,40 @@ out:
 	return rc;
 }
 
+/* OUT/strongswan.d/sdwan-SITE.conf: charon's retransmission schedule from the plan's DPD
+ * timeout (controller/export_swanctl.h). No secrets; replaced whole. */
+static int write_retransmit(const struct plan *p, uint32_t site, const char *out)
+{
+	char err[256] = "", path[4096];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	int rc = export_swanctl_write_retransmit(p, site, f, err, sizeof(err));
+	if (fclose(f) != 0 && !rc)
+		rc = -EIO;
+	if (rc) {
+		fprintf(stderr, "sdwanctl: %s\n", err[0] ? err : sdw_strerror(-rc));
+		goto out;
+	}
+	rc = make_dir(out, "strongswan.d", 0755);
+	if (rc) {
+		fprintf(stderr, "sdwanctl: cannot create %s/strongswan.d: %s\n", out,
+			sdw_strerror(-rc));
+		goto out;
+	}
+	const char *step = "write";
+	snprintf(path, sizeof(path), "%s/strongswan.d/sdwan-%s.conf", out,
+		 p->topo->sites[site].name);
+	rc = file_replace(path, text, len, 0644, &step);
+	if (rc)
+		fprintf(stderr, "sdwanctl: cannot %s %s: %s\n", step, path, sdw_strerror(-rc));
+out:
+	free(text);
+	return rc;
+}
+
 static int render_swanctl(const struct plan *p, uint32_t site, struct store *st, const char *out)
 {
 	struct state_creds sc = {.st = st};
@@ -252,6 +287,12 @@ static int render_swanctl(const struct plan *p, uint32_t site, struct store *st,
 	rc = export_swanctl_write(p, site, &c, f, err, sizeof(err));
 	if (fclose(f) != 0 && !rc)
 		rc = -EIO;
+	/* The fragment first: a complete swanctl.conf means the folder is complete (the
+	 * containerlab export waits for it). */
+	if (!rc) {
+		err[0] = '\0';
+		rc = write_retransmit(p, site, out);
+	}
 	if (!rc) {
 		/* Replaced whole or not at all: a gateway never loads half a configuration. */
 		char path[4096];
@@ -261,7 +302,7 @@ static int render_swanctl(const struct plan *p, uint32_t site, struct store *st,
 		if (rc)
 			fprintf(stderr, "sdwanctl: cannot %s %s: %s\n", step, path,
 				sdw_strerror(rc));
-	} else {
+	} else if (err[0]) {
 		fprintf(stderr, "sdwanctl: %s\n", err);
 	}
 	if (text)
@@ -317,9 +358,10 @@ static int export_swanctl(int argc, char **argv)
 	else if (!rc)
 		status = 0;
 	if (!rc)
-		printf("%s/swanctl.conf written for external site '%s'; load it with "
-		       "'swanctl --load-all' on the gateway\n",
-		       out, site);
+		printf("%s/swanctl.conf written for external site '%s'; on the gateway, copy "
+		       "the folder to /etc/swanctl/ and strongswan.d/sdwan-%s.conf to "
+		       "/etc/strongswan.d/, then run 'swanctl --load-all'\n",
+		       out, site, site);
 out:
 	store_free(st);
 	intent_free(&in);

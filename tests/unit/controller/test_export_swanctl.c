@@ -1,6 +1,7 @@
 /*
  * export_swanctl: the strongSwan configuration of an external site says what our plan says
- * (proposals in strongSwan syntax, selectors with hub transit, ids, PSKs, hub priority), and
+ * (proposals in strongSwan syntax, selectors with hub transit, ids, PSKs, hub priority), its
+ * strongswan.conf fragment sets charon's retransmissions to the plan's DPD timeout, and
  * a real charon, when installed, loads it: with PSKs, and with the certificate files that
  * `sdwanctl export swanctl --state` issues from the controller's CA.
  */
@@ -78,7 +79,7 @@ Test(export_swanctl, psk_gateway_says_what_the_plan_says)
 		"\thub-east {\n\t\tversion = 2\n\t\tlocal_addrs = 203.0.113.50\n"
 		"\t\tremote_addrs = 192.0.2.1\n",
 		"proposals = aes256gcm16-prfsha256-ecp256\n",
-		"esp_proposals = aes256gcm16-ecp256-esn\n",
+		"esp_proposals = aes256gcm16-ecp256-noesn\n",
 		"encap = yes\n",
 		"dpd_delay = 1s\n",
 		"rekey_time = 1d\n",
@@ -253,6 +254,13 @@ Test(export_swanctl, sdwanctl_issues_certificate_from_state_and_charon_loads_it)
 	cr_expect_eq(X509_check_issued(ca, cert), X509_V_OK);
 	X509_free(cert);
 	X509_free(ca);
+	/* The strongswan.conf fragment: the plan's DPD timeout (3s at 1s intervals). */
+	snprintf(path, sizeof(path), "%s/out/strongswan.d/sdwan-partner.conf", dir);
+	cr_assert_eq(stat(path, &sb), 0, "%s", path);
+	char *frag = slurp(path);
+	cr_expect_not_null(strstr(frag, "\tretransmit_tries = 2\n"), "%s", frag);
+	cr_expect_not_null(strstr(frag, "\tretransmit_timeout = 1.000\n"), "%s", frag);
+	free(frag);
 	snprintf(path, sizeof(path), "%s/out", dir);
 	int rc = charon_load(path, names, sizeof(names));
 	if (rc == 77) {
@@ -314,6 +322,101 @@ Test(export_swanctl, full_mesh_gateway_dynamic_and_ipv6_peers)
 	cr_expect_eq(calls, 2);
 	expect_charon_loads(conf, "p1\np2\n");
 	free(conf);
+	intent_free(&in);
+}
+
+static char *render_retransmit(const struct plan *p, const char *site, int *rc)
+{
+	char *buf = NULL, err[256] = "";
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	long idx = topo_find_site(p->topo, site);
+	cr_assert_geq(idx, 0);
+	*rc = export_swanctl_write_retransmit(p, (uint32_t)idx, f, err, sizeof(err));
+	fclose(f);
+	if (*rc)
+		cr_log_info("export: %s", err);
+	return buf;
+}
+
+Test(export_swanctl, retransmit_schedule_is_the_plans_dpd_timeout)
+{
+	struct intent in;
+	compile_example(&in);
+	int rc;
+	char *frag = render_retransmit(in.plan, "cloud-vpc", &rc);
+	cr_assert_eq(rc, 0);
+	/* dpd 1s / 3s: the probe, then a retransmission every second, dead at 3 s. */
+	const char *want[] = {"charon {\n", "\tretransmit_timeout = 1.000\n",
+			      "\tretransmit_base = 1.0\n", "\tretransmit_tries = 2\n"};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect_not_null(strstr(frag, want[i]), "missing \"%s\" in:\n%s", want[i], frag);
+	free(frag);
+	free(render_retransmit(in.plan, "hub-east", &rc));
+	cr_expect_eq(rc, -EINVAL, "our edges get no strongSwan settings");
+	intent_free(&in);
+}
+
+/* Several profiles: the shortest timeout wins, spread evenly over the retransmissions. */
+Test(export_swanctl, retransmit_schedule_takes_the_fastest_tunnel)
+{
+	const char *yaml = "wan: t\n"
+			   "controller: {endpoint: \"tcp://192.0.2.100:7800\"}\n"
+			   "type: full-mesh\n"
+			   "defaults: {auth: psk, dpd: {interval: 1s, timeout: 5s}}\n"
+			   "sites:\n"
+			   "  - name: p1\n    role: peer\n"
+			   "    underlay: [{name: a, address: 192.0.2.1}]\n"
+			   "    subnets: [10.1.0.0/24]\n"
+			   "  - name: p2\n    role: peer\n"
+			   "    dpd: {interval: 1s, timeout: 2500ms}\n"
+			   "    underlay: [{name: a, address: 192.0.2.2}]\n"
+			   "    subnets: [10.2.0.0/24]\n"
+			   "  - name: gw\n    role: external\n"
+			   "    underlay: [{name: a, address: 192.0.2.9}]\n"
+			   "    subnets: [10.9.0.0/24]\n";
+	struct intent in;
+	struct diag_list d = {0};
+	int rc = compile_text(yaml, &in, &d);
+	if (rc)
+		dump_diags(&d);
+	cr_assert_eq(rc, 0);
+	diag_list_free(&d);
+	char *frag = render_retransmit(in.plan, "gw", &rc);
+	cr_assert_eq(rc, 0);
+	/* 2.5 s at 1 s intervals: three sends, 833 ms apart. */
+	cr_expect_not_null(strstr(frag, "\tretransmit_timeout = 0.833\n"), "%s", frag);
+	cr_expect_not_null(strstr(frag, "\tretransmit_tries = 2\n"), "%s", frag);
+	free(frag);
+	intent_free(&in);
+}
+
+Test(export_swanctl, retransmit_schedule_left_alone_without_dpd)
+{
+	const char *yaml = "wan: t\n"
+			   "controller: {endpoint: \"tcp://192.0.2.100:7800\"}\n"
+			   "type: full-mesh\n"
+			   "defaults: {auth: psk, dpd: {mode: off}}\n"
+			   "sites:\n"
+			   "  - name: p1\n    role: peer\n"
+			   "    underlay: [{name: a, address: 192.0.2.1}]\n"
+			   "    subnets: [10.1.0.0/24]\n"
+			   "  - name: gw\n    role: external\n"
+			   "    underlay: [{name: a, address: 192.0.2.9}]\n"
+			   "    subnets: [10.9.0.0/24]\n";
+	struct intent in;
+	struct diag_list d = {0};
+	int rc = compile_text(yaml, &in, &d);
+	if (rc)
+		dump_diags(&d);
+	cr_assert_eq(rc, 0);
+	diag_list_free(&d);
+	char *frag = render_retransmit(in.plan, "gw", &rc);
+	cr_assert_eq(rc, 0);
+	cr_expect_null(strstr(frag, "charon {"), "no settings when DPD is off:\n%s", frag);
+	cr_expect_not_null(strstr(frag, "DPD is off"), "%s", frag);
+	free(frag);
 	intent_free(&in);
 }
 
