@@ -6,7 +6,8 @@
 #   make fuzz       clang + libFuzzer build in build-fuzz/, each target for FUZZ_SECONDS
 #   make lint       clang-format, cppcheck and clang-tidy over the sources
 #   make check      all of the above: what CI runs
-#   make demo       the main job: validate and plan every topology in topologies/
+#   make demo       the main job: hub-spoke.yaml live in network namespaces (deploy/demo.sh,
+#                   root): tunnels, a spoke-to-spoke ping, a hub failover; the lab stays up
 #   make bench      run the benchmarks under tests/bench/ and print their figures
 
 JOBS ?= $(shell nproc)
