@@ -232,13 +232,19 @@ static void status_text(const Sdwan__Admin__Status *st)
 	for (size_t i = 0; i < st->n_sites; i++) {
 		const Sdwan__Admin__SiteStatus *s = st->sites[i];
 		char seen[32], tun[32];
-		/* up/total, the firewall summary: 1/2 means one of two tunnels is up. */
-		(void)snprintf(tun, sizeof(tun), "%" PRIu32 "/%" PRIu32, s->tunnels_up,
-			       s->tunnels_total);
+		/* up/total, the firewall summary: 1/2 means one of two tunnels is up. Without a
+		 * session the last report is stale (a killed hub would show all its tunnels up):
+		 * "?/total", and no active hub. */
+		if (s->connected)
+			(void)snprintf(tun, sizeof(tun), "%" PRIu32 "/%" PRIu32, s->tunnels_up,
+				       s->tunnels_total);
+		else
+			(void)snprintf(tun, sizeof(tun), "?/%" PRIu32, s->tunnels_total);
 		printf("%-20s %-6s %-13s %-10s %9" PRIu64 " %9" PRIu64 " %9s  %s\n", s->site,
 		       s->role[0] ? s->role : "-", state_of(s),
 		       ago(s->last_seen_ms, seen, sizeof(seen)), s->generation,
-		       s->generation_applied, tun, s->active_hub[0] ? s->active_hub : "-");
+		       s->generation_applied, tun,
+		       s->connected && s->active_hub[0] ? s->active_hub : "-");
 		if (s->nack_reason[0])
 			printf("%-20s   refused generation %" PRIu64 ": %s\n", "", s->generation,
 			       s->nack_reason);
@@ -476,6 +482,9 @@ static void edge_text(const Sdwan__Admin__EdgeDetail *d)
 	printf("  tunnels %" PRIu32 "/%" PRIu32 " up (up/total)%s%s\n", s->tunnels_up,
 	       s->tunnels_total, s->active_hub[0] ? ", active hub " : "", s->active_hub);
 	if (h) {
+		if (!s->connected)
+			printf("  no session: below is its last health report, received %s\n",
+			       ago(d->health_received_ms, seen, sizeof(seen)));
 		printf("  software %s, uptime %" PRIu64 " s\n\n", h->software_version,
 		       h->uptime_ms / 1000);
 		printf("  %-24s %-12s %-6s %10s %10s %12s %12s %8s %9s\n", "TUNNEL", "IKE",
@@ -711,10 +720,12 @@ int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
 			jsonw_finish(&w);
 		} else {
 			fputs(res->diff_text, stdout);
-			if (rc == 0)
-				printf("%s: %" PRIu32 " site%s get a new configuration\n",
-				       dry ? "dry run" : "applied", res->sites_updated,
-				       res->sites_updated == 1 ? "" : "s");
+			if (rc == 0 && dry)
+				printf("dry run: nothing loaded, no edge gets a new configuration\n");
+			else if (rc == 0)
+				printf("applied: %" PRIu32 " %s a new configuration\n",
+				       res->sites_updated,
+				       res->sites_updated == 1 ? "site gets" : "sites get");
 		}
 	}
 	if (r)
