@@ -37,6 +37,12 @@ grep -q '^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE$' \
 	"$root/usr/lib/systemd/system/sdwan-edge.service" || fail "edge capabilities"
 grep -q '^DeviceAllow=/dev/net/tun rw$' "$root/usr/lib/systemd/system/sdwan-edge.service" ||
 	fail "edge TUN device"
+# ProtectKernelTunables makes /proc/sys read-only; the edge writes accept_local and
+# send_redirects of its TUN (edge/tmgr.c), so that subtree alone must stay writable.
+grep -q '^ProtectKernelTunables=yes$' "$root/usr/lib/systemd/system/sdwan-edge.service" ||
+	fail "edge: ProtectKernelTunables"
+grep -q '^ReadWritePaths=/proc/sys/net/ipv4/conf$' \
+	"$root/usr/lib/systemd/system/sdwan-edge.service" || fail "edge: /proc/sys/net/ipv4/conf writable"
 ok
 # systemd checks the units; their ExecStart is pointed into the DESTDIR so that it finds the
 # installed programs (verify --root would need a whole systemd tree there).
