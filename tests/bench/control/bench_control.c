@@ -3,9 +3,10 @@
  * sdwan-controller and acknowledge their configuration; then one site's configuration changes
  * and the time until that edge has it and acknowledged it is measured.
  *
- *   bench-control [N] [--controller PATH] [--window W]
+ *   bench-control [N] [--controller PATH] [--window W] [--workers P]
  *
- * N edges = 2 hubs + (N - 2) spokes of a hub-and-spoke WAN (every spoke dual-homed). The
+ * N edges = 2 hubs + (N - 2) spokes of a hub-and-spoke WAN (every spoke dual-homed), simulated
+ * by P processes (default: one per 5,000 edges), each with its slice of the edges. The
  * controller runs as a child process on 127.0.0.1 with a fresh state directory; its tokens are
  * created through the controller's own token module before it starts (one transaction), the
  * edges' CURVE keys, ECDSA keys and CSRs before the clock starts (edge-side work, reported
@@ -17,6 +18,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -356,11 +358,13 @@ static unsigned converge(void *ctx, struct edge *edges, unsigned n, unsigned win
 	return done;
 }
 
-static double one_change(void *ctx, struct edge *edges, struct edge *e, const char *dir, unsigned n,
-			 unsigned hold, const uint8_t server[static 32])
+/* edges[0..n_local) are this process's edges (they keep sending health); n is the WAN's size. */
+static double one_change(void *ctx, struct edge *edges, unsigned n_local, struct edge *e,
+			 const char *dir, unsigned n, unsigned hold,
+			 const uint8_t server[static 32])
 {
 	double next_health = 0;
-	health_tick(edges, n, &next_health);
+	health_tick(edges, n_local, &next_health);
 	struct text t = topology(n, 2, hold);
 	char sock[600];
 	(void)snprintf(sock, sizeof(sock), "%s/st/admin.sock", dir);
@@ -397,6 +401,119 @@ static double one_change(void *ctx, struct edge *edges, struct edge *e, const ch
 	return e->state == E_DONE ? dt : -1;
 }
 
+/* At most this many edges per simulator process by default: two descriptors per DEALER, under
+ * the machine's hard limit of 20,000 with room for the enrollment sockets. */
+enum {
+	EDGES_PER_WORKER = 5000,
+	MAX_WORKERS = 16
+};
+
+struct worker {
+	pid_t pid;
+	int cmd;    /* parent -> worker: 'c' + hold (run one change), 'q' (quit) */
+	int report; /* worker -> parent: edges converged, then one double per change */
+};
+
+static void read_all(int fd, void *buf, size_t len)
+{
+	if (read(fd, buf, len) != (ssize_t)len) {
+		fprintf(stderr, "bench-control: a simulator process died\n");
+		exit(1);
+	}
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	if (write(fd, buf, len) != (ssize_t)len)
+		_exit(1);
+}
+
+/* The worker's life: converge its slice, report, then keep its edges alive (health) and run
+ * changes on command until told to quit. */
+static void worker_main(struct edge *all, unsigned lo, unsigned hi, unsigned window,
+			const uint8_t server[static 32], const char *dir, unsigned n, int cmd,
+			int report)
+{
+	struct edge *edges = all + lo;
+	unsigned count = hi - lo;
+	void *ctx = zmq_ctx_new();
+	zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, (int)count * 2 + 64);
+	zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
+	unsigned done = converge(ctx, edges, count, window, server, now_s() + 300);
+	write_all(report, &done, sizeof(done));
+	double next_health = now_s() + 2.0;
+	for (;;) {
+		health_tick(edges, count, &next_health);
+		struct pollfd p = {.fd = cmd, .events = POLLIN};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		char c;
+		unsigned hold;
+		if (read(cmd, &c, 1) != 1 || c != 'c')
+			break;
+		if (read(cmd, &hold, sizeof(hold)) != (ssize_t)sizeof(hold))
+			break;
+		double d = lo <= 2 && 2 < hi
+				   ? one_change(ctx, edges, count, &all[2], dir, n, hold, server)
+				   : -1;
+		write_all(report, &d, sizeof(d));
+	}
+	for (unsigned i = 0; i < count; i++)
+		if (edges[i].sock)
+			zmq_close(edges[i].sock);
+	zmq_ctx_term(ctx);
+	_exit(0);
+}
+
+static void worker_start(struct worker *w, struct edge *all, unsigned lo, unsigned hi,
+			 unsigned window, const uint8_t server[static 32], const char *dir,
+			 unsigned n)
+{
+	int to_worker[2], to_parent[2];
+	if (pipe(to_worker) != 0 || pipe(to_parent) != 0)
+		exit(1);
+	w->pid = fork();
+	if (w->pid < 0)
+		exit(1);
+	if (w->pid == 0) {
+		close(to_worker[1]);
+		close(to_parent[0]);
+		worker_main(all, lo, hi, window, server, dir, n, to_worker[0], to_parent[1]);
+	}
+	close(to_worker[0]);
+	close(to_parent[1]);
+	w->cmd = to_worker[1];
+	w->report = to_parent[0];
+}
+
+static unsigned worker_converged(struct worker *w)
+{
+	unsigned done;
+	read_all(w->report, &done, sizeof(done));
+	return done;
+}
+
+static double worker_change(struct worker *w, unsigned hold)
+{
+	char c = 'c';
+	double d;
+	if (write(w->cmd, &c, 1) != 1 ||
+	    write(w->cmd, &hold, sizeof(hold)) != (ssize_t)sizeof(hold))
+		exit(1);
+	read_all(w->report, &d, sizeof(d));
+	return d;
+}
+
+static void worker_stop(struct worker *w)
+{
+	char c = 'q';
+	(void)!write(w->cmd, &c, 1);
+	close(w->cmd);
+	close(w->report);
+	int st;
+	(void)waitpid(w->pid, &st, 0);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -405,18 +522,25 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	unsigned n = 1000, window = 256;
+	unsigned n = 1000, window = 256, workers = 0;
 	const char *bin = "build/bin/sdwan-controller";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--controller") == 0 && i + 1 < argc)
 			bin = argv[++i];
 		else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
 			window = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+			workers = (unsigned)strtoul(argv[++i], NULL, 10);
 		else
 			n = (unsigned)strtoul(argv[i], NULL, 10);
 	}
-	if (n < 3 || n > 60000) {
-		fprintf(stderr, "usage: bench-control [N >= 3] [--controller PATH] [--window W]\n");
+	if (workers == 0)
+		workers = (n + EDGES_PER_WORKER - 1) / EDGES_PER_WORKER;
+	if (n < 3 || n > 60000 || workers > MAX_WORKERS || workers > n / 3) {
+		fprintf(stderr,
+			"usage: bench-control [N >= 3] [--controller PATH] [--window W] "
+			"[--workers 1..%d]\n",
+			MAX_WORKERS);
 		return 2;
 	}
 	log_configure(LOG_LEVEL_ERR, LOG_FORMAT_TEXT, NULL);
@@ -449,23 +573,32 @@ int main(int argc, char **argv)
 	double t_start0 = now_s();
 	pid = start_controller(bin, dir, topo);
 	double t_start = now_s() - t_start0;
-	void *ctx = zmq_ctx_new();
-	zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, (int)n * 2 + 64);
-	zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
+	/* Simulator workers: one process per slice of edges, each with its own ZeroMQ context, so
+	 * that no process needs more descriptors than the limit (two per DEALER) and the simulated
+	 * edges use both cores. Worker 0 holds spoke s0 (edges[2]), the one the change is for. */
+	struct worker wk[MAX_WORKERS];
+	for (unsigned w = 0; w < workers; w++)
+		worker_start(&wk[w], edges, n * w / workers, n * (w + 1) / workers,
+			     (window + workers - 1) / workers, server, dir, n);
 	t0 = now_s();
-	unsigned done = converge(ctx, edges, n, window, server, t0 + 300);
+	unsigned done = 0;
+	for (unsigned w = 0; w < workers; w++)
+		done += worker_converged(&wk[w]);
 	double t_conv = now_s() - t0;
 	double lat[7];
 	unsigned nl = 0;
 	for (unsigned k = 0; k < 7 && done == n; k++) {
-		double d = one_change(ctx, edges, &edges[2], dir, n, 20 + k, server);
+		double d = worker_change(&wk[0], 20 + k);
 		if (d >= 0)
 			lat[nl++] = d;
 	}
+	for (unsigned w = 0; w < workers; w++)
+		worker_stop(&wk[w]);
 	qsort(lat, nl, sizeof(lat[0]), cmp_double);
 	stop_controller(pid, &hwm, &cpu);
-	printf("bench-control: %u edges (2 hubs, %u spokes), enrollment window %u\n", n, n - 2,
-	       window);
+	printf("bench-control: %u edges (2 hubs, %u spokes), enrollment window %u, %u simulator "
+	       "process%s\n",
+	       n, n - 2, window, workers, workers > 1 ? "es" : "");
 	printf("  edge keys + CSRs (edge side, not in the total)  %8.2f s\n", t_keys);
 	printf("  controller start (load + plan + digests)        %8.2f s\n", t_start);
 	printf("  enrolled and converged                          %8.2f s  (%u/%u acked)%s\n",
@@ -479,14 +612,11 @@ int main(int argc, char **argv)
 		       nl, lat[nl / 2] * 1e3, lat[0] * 1e3, lat[nl - 1] * 1e3,
 		       lat[nl / 2] < 0.1 ? "" : "  TARGET MISSED");
 	for (unsigned i = 0; i < n; i++) {
-		if (edges[i].sock)
-			zmq_close(edges[i].sock);
 		zcurve_keypair_clear(&edges[i].kp);
 		free(edges[i].csr);
 		OPENSSL_cleanse(edges[i].token, sizeof(edges[i].token));
 	}
 	free(edges);
-	zmq_ctx_term(ctx);
 	char cmd[600];
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0) // NOLINT(cert-env33-c): benchmark cleanup
