@@ -66,6 +66,8 @@ struct edgecfg {
 	Sdwan__Tunnel **tunnel_ptrs;
 	uint8_t *psks; /* slots * EDGECFG_PSK_LEN, wiped on free */
 	size_t slots;
+	const uint8_t *wan_encoded; /* borrowed from the edgecfg_wan: cfg's WAN table, encoded */
+	size_t wan_encoded_len;
 	uint8_t digest[EDGECFG_DIGEST_LEN];
 };
 

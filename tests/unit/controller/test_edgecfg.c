@@ -332,4 +332,46 @@ Test(edgecfg, encode_carries_generation_and_decodes)
 	free(y);
 }
 
+/* The WAN table is appended to the config from its cached encoding: what an edge decodes must
+ * be exactly the config, table included, for every site (spokes carry it, hubs do not). */
+Test(edgecfg, encode_with_cached_table_decodes_as_the_whole_config)
+{
+	struct fixture fx;
+	char *y = slurp("hub-spoke.yaml");
+	build(&fx, y, no_psk, NULL);
+	size_t spliced = 0;
+	for (size_t i = 0; i < fx.n; i++) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		cr_assert_eq(edgecfg_encode(fx.cfg[i], 9, 3, &buf, &len), 0);
+		struct Sdwan__Envelope *env = NULL;
+		cr_assert_eq(ctl_msg_decode(buf, len, CTL_MSG_MAX_SIZE, &env, NULL), 0);
+		cr_assert_eq(env->body_case, SDWAN__ENVELOPE__BODY_CONFIG);
+		cr_expect_eq(env->base.n_unknown_fields, 0);
+		cr_expect_eq(env->config->n_wan_prefixes, fx.cfg[i]->cfg.n_wan_prefixes);
+		spliced += fx.cfg[i]->cfg.n_wan_prefixes ? 1 : 0;
+		/* Canonical re-encoding of what was decoded == packing the original whole. */
+		Sdwan__Envelope whole;
+		ctl_msg_envelope_init(&whole, 3);
+		whole.body_case = SDWAN__ENVELOPE__BODY_CONFIG;
+		whole.config = &fx.cfg[i]->cfg;
+		fx.cfg[i]->cfg.generation = 9;
+		uint8_t *want = NULL, *got = NULL;
+		size_t want_len = 0, got_len = 0;
+		cr_assert_eq(ctl_msg_encode_alloc(&whole, &want, &want_len), 0);
+		fx.cfg[i]->cfg.generation = 0;
+		cr_assert_eq(ctl_msg_encode_alloc(env, &got, &got_len), 0);
+		cr_expect_eq(got_len, want_len, "%s", fx.cfg[i]->cfg.site);
+		cr_expect(got_len == want_len && memcmp(got, want, got_len) == 0, "%s",
+			  fx.cfg[i]->cfg.site);
+		ctl_msg_buf_free(want, want_len);
+		ctl_msg_buf_free(got, got_len);
+		ctl_msg_free(env);
+		ctl_msg_buf_free(buf, len);
+	}
+	cr_expect_gt(spliced, 0, "the spokes of a hub-and-spoke WAN carry the table");
+	teardown_fx(&fx);
+	free(y);
+}
+
 /* NOLINTEND(readability-function-size) */
