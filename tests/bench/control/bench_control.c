@@ -18,12 +18,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,6 +61,7 @@ struct edge {
 	char token[TOKEN_LINE_MAX];
 	char site[32];
 	uint64_t applied;
+	bool applied_once;
 };
 
 struct text {
@@ -176,16 +179,100 @@ static int send_env(void *s, Sdwan__Envelope *env)
 	return rc;
 }
 
-static void *dealer(void *ctx, struct edge *e, const uint8_t server[static 32], const char *ep)
+/* A bump allocator for decoding: a simulated edge only reads a config's generation, and a
+ * spoke's config carries the whole WAN's prefix table (two submessages per site). Decoding it
+ * through malloc made the simulator, which shares the two cores with the controller, the larger
+ * consumer of CPU; a real edge decodes one config, not thousands. Blocks are kept across
+ * messages and reused. */
+struct bump {
+	uint8_t *block;
+	size_t size, used;
+	size_t peak; /* bytes the largest message needed */
+};
+
+static void *bump_alloc(void *data, size_t size)
 {
-	void *s = zmq_socket(ctx, ZMQ_DEALER);
-	int zero = 0;
-	if (!s || zcurve_client_setup(s, &e->kp, server) != 0)
+	struct bump *b = data;
+	size = (size + 15) & ~(size_t)15;
+	if (b->used + size > b->size) {
+		/* Too small for this message: remember how much it needed; decode again. */
+		b->peak = b->used + size;
+		return NULL;
+	}
+	void *p = b->block + b->used;
+	b->used += size;
+	return p;
+}
+
+static void bump_free(void *data, void *ptr)
+{
+	(void)data;
+	(void)ptr;
+}
+
+static Sdwan__Envelope *decode(struct bump *b, const uint8_t *buf, size_t len)
+{
+	ProtobufCAllocator a = {.alloc = bump_alloc, .free = bump_free, .allocator_data = b};
+	for (int attempt = 0; attempt < 8; attempt++) {
+		b->used = 0;
+		b->peak = 0;
+		Sdwan__Envelope *env = sdwan__envelope__unpack(&a, len, buf);
+		if (env || !b->peak)
+			return env;
+		size_t want = b->size ? b->size : 1 << 20;
+		while (want < b->peak * 2)
+			want *= 2;
+		free(b->block);
+		b->block = malloc(want);
+		b->size = b->block ? want : 0;
+		if (!b->block)
+			exit(1);
+	}
+	return NULL;
+}
+
+/* One simulator process: its ZeroMQ context, the controller's key, and an epoll set of its
+ * sockets' ZMQ_FDs, so that a pass touches the sockets that have something, not all of them. */
+struct sim {
+	void *ctx;
+	const uint8_t *server;
+	int epfd;
+	struct bump bump;
+	unsigned enrolled;  /* edges that got their certificate */
+	unsigned converged; /* edges that acked their first config */
+};
+
+static void *dealer(struct sim *sim, struct edge *e, const char *ep)
+{
+	void *s = zmq_socket(sim->ctx, ZMQ_DEALER);
+	int zero = 0, fd = -1;
+	size_t fd_len = sizeof(fd);
+	if (!s || zcurve_client_setup(s, &e->kp, sim->server) != 0)
 		exit(1);
 	(void)zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_connect(s, ep) != 0)
+	if (zmq_connect(s, ep) != 0 || zmq_getsockopt(s, ZMQ_FD, &fd, &fd_len) != 0)
+		exit(1);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = e};
+	if (epoll_ctl(sim->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
 		exit(1);
 	return s;
+}
+
+static void sim_close(struct sim *sim, struct edge *e)
+{
+	int fd = -1;
+	size_t fd_len = sizeof(fd);
+	if (zmq_getsockopt(e->sock, ZMQ_FD, &fd, &fd_len) == 0)
+		(void)epoll_ctl(sim->epfd, EPOLL_CTL_DEL, fd, NULL);
+	zmq_close(e->sock);
+	e->sock = NULL;
+}
+
+static bool readable(void *sock)
+{
+	int events = 0;
+	size_t len = sizeof(events);
+	return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
 }
 
 static void send_health(struct edge *e)
@@ -217,7 +304,7 @@ static void send_enroll(struct edge *e)
 }
 
 /* Handle one received message of e; returns true when e just acked a config. */
-static bool on_message(void *ctx, struct edge *e, const uint8_t server[static 32])
+static bool on_message(struct sim *sim, struct edge *e)
 {
 	zmq_msg_t m;
 	zmq_msg_init(&m);
@@ -225,22 +312,23 @@ static bool on_message(void *ctx, struct edge *e, const uint8_t server[static 32
 		zmq_msg_close(&m);
 		return false;
 	}
-	Sdwan__Envelope *env = NULL;
 	bool acked = false;
-	if (ctl_msg_decode(zmq_msg_data(&m), zmq_msg_size(&m), CTL_MSG_MAX_SIZE, &env, NULL) != 0) {
-		zmq_msg_close(&m);
-		return false;
-	}
+	Sdwan__Envelope *env = decode(&sim->bump, zmq_msg_data(&m), zmq_msg_size(&m));
 	zmq_msg_close(&m);
+	if (!env || env->version != CTL_PROTO_VERSION) {
+		fprintf(stderr, "bench-control: %s got a message that does not decode\n", e->site);
+		exit(1);
+	}
 	if (e->state == E_ENROLLING && env->body_case == SDWAN__ENVELOPE__BODY_ENROLL_RESPONSE) {
 		if (env->enroll_response->status != SDWAN__CERT_STATUS__CERT_STATUS_OK) {
 			fprintf(stderr, "bench-control: enrollment of %s refused: %s\n", e->site,
 				env->enroll_response->error_reason);
 			exit(1);
 		}
-		zmq_close(e->sock);
-		e->sock = dealer(ctx, e, server, CTL_EP);
+		sim_close(sim, e);
+		e->sock = dealer(sim, e, CTL_EP);
 		e->state = E_WAITING;
+		sim->enrolled++;
 		send_health(e);
 	} else if (env->body_case == SDWAN__ENVELOPE__BODY_CONFIG) {
 		Sdwan__ConfigAck ack = SDWAN__CONFIG_ACK__INIT;
@@ -251,23 +339,40 @@ static bool on_message(void *ctx, struct edge *e, const uint8_t server[static 32
 		out.config_ack = &ack;
 		(void)send_env(e->sock, &out);
 		e->applied = env->config->generation;
+		if (e->state == E_WAITING && !e->applied_once)
+			sim->converged++;
+		e->applied_once = true;
 		e->state = E_DONE;
 		acked = true;
 	}
-	ctl_msg_free(env);
 	return acked;
 }
 
-/* Health every 2 s from every converged edge, as real edges send it (the controller counts an
- * edge silent for three intervals as gone). */
-static void health_tick(struct edge *edges, unsigned n, double *next)
+/* Read everything e has (ZMQ_FD only signals a change: drain until ZMQ_EVENTS says no more).
+ * Returns true when e acked a config. */
+static bool drain(struct sim *sim, struct edge *e)
+{
+	bool acked = false;
+	while (e->sock && readable(e->sock))
+		acked = on_message(sim, e) || acked;
+	return acked;
+}
+
+/* Health every 2 s from every edge on the control channel, as real edges send it from the
+ * moment they connect (the controller counts an edge silent for three intervals as gone, also
+ * one still waiting for its first config). A send can consume the ZMQ_FD signal of a message
+ * that arrived meanwhile, so each socket is drained after it. */
+static void health_tick(struct sim *sim, struct edge *edges, unsigned n, double *next)
 {
 	if (now_s() < *next)
 		return;
 	*next = now_s() + 2.0;
-	for (unsigned i = 0; i < n; i++)
-		if (edges[i].state == E_DONE)
+	for (unsigned i = 0; i < n; i++) {
+		if (edges[i].state == E_WAITING || edges[i].state == E_DONE) {
 			send_health(&edges[i]);
+			(void)drain(sim, &edges[i]);
+		}
+	}
 }
 
 /* Make every edge's keys and CSR (edge-side work, not timed as convergence). */
@@ -314,57 +419,34 @@ static void make_tokens(const char *dir, struct edge *edges, unsigned n, uint8_t
 	store_free(st);
 }
 
-static unsigned converge(void *ctx, struct edge *edges, unsigned n, unsigned window,
-			 const uint8_t server[static 32], double deadline)
+static unsigned converge(struct sim *sim, struct edge *edges, unsigned n, unsigned window,
+			 double deadline)
 {
-	zmq_pollitem_t *items = calloc(n, sizeof(*items));
-	unsigned *idx = calloc(n, sizeof(*idx));
-	unsigned next = 0, done = 0, enrolling = 0;
+	unsigned next = 0;
 	double next_health = now_s() + 2.0;
-	while (done < n && now_s() < deadline) {
-		health_tick(edges, n, &next_health);
-		while (next < n && enrolling < window) {
+	struct epoll_event evs[256];
+	while (sim->converged < n && now_s() < deadline) {
+		health_tick(sim, edges, n, &next_health);
+		while (next < n && next - sim->enrolled < window) {
 			struct edge *e = &edges[next++];
-			e->sock = dealer(ctx, e, server, ENROLL_EP);
+			e->sock = dealer(sim, e, ENROLL_EP);
 			e->state = E_ENROLLING;
 			send_enroll(e);
-			enrolling++;
+			(void)drain(sim, e);
 		}
-		unsigned k = 0;
-		for (unsigned i = 0; i < next; i++) {
-			if (edges[i].state == E_ENROLLING || edges[i].state == E_WAITING) {
-				items[k] = (zmq_pollitem_t){.socket = edges[i].sock,
-							    .events = ZMQ_POLLIN};
-				idx[k++] = i;
-			}
-		}
-		if (zmq_poll(items, (int)k, 100) <= 0)
-			continue;
-		for (unsigned j = 0; j < k; j++) {
-			if (!(items[j].revents & ZMQ_POLLIN))
-				continue;
-			struct edge *e = &edges[idx[j]];
-			enum edge_state before = e->state;
-			while (e->state != E_DONE && on_message(ctx, e, server))
-				;
-			if (before == E_ENROLLING && e->state != E_ENROLLING)
-				enrolling--;
-			if (e->state == E_DONE)
-				done++;
-		}
+		int k = epoll_wait(sim->epfd, evs, 256, 100);
+		for (int j = 0; j < k; j++)
+			(void)drain(sim, evs[j].data.ptr);
 	}
-	free(items);
-	free(idx);
-	return done;
+	return sim->converged;
 }
 
 /* edges[0..n_local) are this process's edges (they keep sending health); n is the WAN's size. */
-static double one_change(void *ctx, struct edge *edges, unsigned n_local, struct edge *e,
-			 const char *dir, unsigned n, unsigned hold,
-			 const uint8_t server[static 32])
+static double one_change(struct sim *sim, struct edge *edges, unsigned n_local, struct edge *e,
+			 const char *dir, unsigned n, unsigned hold)
 {
 	double next_health = 0;
-	health_tick(edges, n_local, &next_health);
+	health_tick(sim, edges, n_local, &next_health);
 	struct text t = topology(n, 2, hold);
 	char sock[600];
 	(void)snprintf(sock, sizeof(sock), "%s/st/admin.sock", dir);
@@ -391,8 +473,7 @@ static double one_change(void *ctx, struct edge *edges, unsigned n_local, struct
 	while (e->state != E_DONE && now_s() - t0 < 10) {
 		zmq_pollitem_t it = {.socket = e->sock, .events = ZMQ_POLLIN};
 		if (zmq_poll(&it, 1, 100) > 0)
-			while (e->state != E_DONE && on_message(ctx, e, server))
-				;
+			(void)drain(sim, e);
 	}
 	double dt = now_s() - t0;
 	if (updated != 1)
@@ -436,14 +517,16 @@ static void worker_main(struct edge *all, unsigned lo, unsigned hi, unsigned win
 {
 	struct edge *edges = all + lo;
 	unsigned count = hi - lo;
-	void *ctx = zmq_ctx_new();
-	zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, (int)count * 2 + 64);
-	zmq_ctx_set(ctx, ZMQ_IO_THREADS, 1);
-	unsigned done = converge(ctx, edges, count, window, server, now_s() + 300);
+	struct sim sim = {.ctx = zmq_ctx_new(), .server = server, .epfd = epoll_create1(0)};
+	if (!sim.ctx || sim.epfd < 0)
+		_exit(1);
+	zmq_ctx_set(sim.ctx, ZMQ_MAX_SOCKETS, (int)count * 2 + 64);
+	zmq_ctx_set(sim.ctx, ZMQ_IO_THREADS, 1);
+	unsigned done = converge(&sim, edges, count, window, now_s() + 300);
 	write_all(report, &done, sizeof(done));
 	double next_health = now_s() + 2.0;
 	for (;;) {
-		health_tick(edges, count, &next_health);
+		health_tick(&sim, edges, count, &next_health);
 		struct pollfd p = {.fd = cmd, .events = POLLIN};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
@@ -453,15 +536,15 @@ static void worker_main(struct edge *all, unsigned lo, unsigned hi, unsigned win
 			break;
 		if (read(cmd, &hold, sizeof(hold)) != (ssize_t)sizeof(hold))
 			break;
-		double d = lo <= 2 && 2 < hi
-				   ? one_change(ctx, edges, count, &all[2], dir, n, hold, server)
-				   : -1;
+		double d = lo <= 2 && 2 < hi ? one_change(&sim, edges, count, &all[2], dir, n, hold)
+					     : -1;
 		write_all(report, &d, sizeof(d));
 	}
 	for (unsigned i = 0; i < count; i++)
 		if (edges[i].sock)
-			zmq_close(edges[i].sock);
-	zmq_ctx_term(ctx);
+			sim_close(&sim, &edges[i]);
+	zmq_ctx_term(sim.ctx);
+	free(sim.bump.block);
 	_exit(0);
 }
 
@@ -544,6 +627,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_configure(LOG_LEVEL_ERR, LOG_FORMAT_TEXT, NULL);
+	/* The simulator receives thousands of configs of a few hundred KiB: with glibc's default
+	 * (dynamic) thresholds each buffer is mapped and unmapped again, and every unmap costs a
+	 * TLB shootdown across the cores it shares with the controller. Fixed thresholds keep the
+	 * buffers in the heap. The controller runs with its own, default, settings. */
+	(void)mallopt(M_MMAP_THRESHOLD, 8 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
