@@ -4,7 +4,6 @@
  * parses options, builds the controller and runs the loop until SIGTERM/SIGINT.
  */
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,19 +142,6 @@ static int parse(int argc, char **argv, struct ctlr_options *o, enum log_level *
 	return -1;
 }
 
-/* glibc's defaults give freed heap back to the kernel and map each block above a (moving)
- * threshold on its own. The controller's work comes in bursts of the same shape: every topology
- * load builds and frees a whole plan, every push encodes a config of up to a few hundred KiB (a
- * spoke's carries the WAN's prefix table). Returning the memory only to fault it in again on
- * the next burst made a 10,000-site reload take 90 to 230 ms instead of about 85
- * (docs/performance.md). Peak RSS is what the bursts need either way. */
-static void tune_malloc(void)
-{
-	/* Called before any thread exists. */
-	(void)mallopt(M_MMAP_THRESHOLD, 8 << 20);   // NOLINT(concurrency-mt-unsafe)
-	(void)mallopt(M_TRIM_THRESHOLD, 128 << 20); // NOLINT(concurrency-mt-unsafe)
-}
-
 int main(int argc, char **argv)
 {
 	struct ctlr_options o;
@@ -166,7 +152,6 @@ int main(int argc, char **argv)
 		return rc;
 	log_configure(level, LOG_FORMAT_TEXT, NULL);
 	raise_fd_limit();
-	tune_malloc();
 	/* A peer that goes away mid-write must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 	struct run r;
