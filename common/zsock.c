@@ -437,31 +437,52 @@ static void zsock__wipe_free(void *data, void *hint)
 	free(data);
 }
 
+/* Frames for bufs[0..n) (copies) and, if last, a frame taking last over. Takes last in every
+ * case; on success frames[0..n + !!last) hold the message. */
+static int zsock__frames_make(zmq_msg_t *frames, const struct zsock_buf *bufs, size_t n, void *last,
+			      size_t last_len)
+{
+	size_t total = n + (last ? 1 : 0);
+	if (total == 0 || total > ZSOCK_FRAMES_MAX) {
+		if (last)
+			zsock__wipe_free(last, (void *)(uintptr_t)last_len);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < total; i++) {
+		bool taken = i == n;
+		size_t len = taken ? last_len : bufs[i].len;
+		void *hint = (void *)(uintptr_t)len;
+		/* malloc(0) may return NULL: keep one byte so that every frame owns a buffer. */
+		uint8_t *buf = taken ? last : malloc(len ? len : 1);
+		if (buf && !taken && len)
+			memcpy(buf, bufs[i].data, len);
+		if (!buf || zmq_msg_init_data(&frames[i], buf, len, zsock__wipe_free, hint) != 0) {
+			if (buf)
+				zsock__wipe_free(buf, hint);
+			if (last && !taken)
+				zsock__wipe_free(last, (void *)(uintptr_t)last_len);
+			zsock__frames_reset(frames, 0, i);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int zsock_sendv(struct zsock *zs, const struct zsock_buf *bufs, size_t n)
 {
 	zmq_msg_t frames[ZSOCK_FRAMES_MAX];
-	size_t i;
-	if (n == 0 || n > ZSOCK_FRAMES_MAX)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		/* malloc(0) may return NULL: keep one byte so that every frame owns a buffer. */
-		uint8_t *copy = malloc(bufs[i].len ? bufs[i].len : 1);
-		if (!copy)
-			goto err_nomem;
-		if (bufs[i].len)
-			memcpy(copy, bufs[i].data, bufs[i].len);
-		if (zmq_msg_init_data(&frames[i], copy, bufs[i].len, zsock__wipe_free,
-				      (void *)(uintptr_t)bufs[i].len) != 0) {
-			zsock__wipe_free(copy, (void *)(uintptr_t)bufs[i].len);
-			goto err_nomem;
-		}
-	}
-	return zsock_send(zs, frames, n);
+	int rc = zsock__frames_make(frames, bufs, n, NULL, 0);
+	return rc == 0 ? zsock_send(zs, frames, n) : rc;
+}
 
-err_nomem:
-	while (i-- > 0)
-		(void)zmq_msg_close(&frames[i]);
-	return -ENOMEM;
+int zsock_sendv_take(struct zsock *zs, const struct zsock_buf *bufs, size_t n, void *last,
+		     size_t len)
+{
+	zmq_msg_t frames[ZSOCK_FRAMES_MAX];
+	if (!last)
+		return -EINVAL;
+	int rc = zsock__frames_make(frames, bufs, n, last, len);
+	return rc == 0 ? zsock_send(zs, frames, n + 1) : rc;
 }
 
 int zsock_bind(struct zsock *zs, const char *endpoint)

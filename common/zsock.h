@@ -180,6 +180,14 @@ int zsock_send(struct zsock *zs, zmq_msg_t *frames, size_t n) __attribute__((war
 int zsock_sendv(struct zsock *zs, const struct zsock_buf *bufs, size_t n)
 	__attribute__((warn_unused_result));
 
+/*
+ * As zsock_sendv, with one more frame at the end: `last` (len bytes, malloc'd), which the message
+ * takes over instead of copying (a config of a few hundred KiB is not worth a second copy). last
+ * is the message's from the call on, whatever it returns; it is wiped when ZeroMQ releases it.
+ */
+int zsock_sendv_take(struct zsock *zs, const struct zsock_buf *bufs, size_t n, void *last,
+		     size_t len) __attribute__((warn_unused_result));
+
 /* zmq_bind the socket to endpoint. Returns 0 or -errno (logged with ZeroMQ's message). Loop
  * thread. */
 int zsock_bind(struct zsock *zs, const char *endpoint) __attribute__((warn_unused_result));
