@@ -416,6 +416,7 @@ int ctlr__revoke(struct ctlr *c, const char *site)
 	ctlr__site_drop(c, s, "revoked by the operator");
 	ctlr__event(c, site, NULL, "revoked", "certificate and CURVE key revoked by the operator");
 	LOG_NOTICE(CTL, "site revoked", "site=%s", site);
+	ctlr__regenerate(c);
 	return 0;
 }
 
@@ -516,7 +517,8 @@ static int generation_bump(struct ctlr *c, struct ctlr_site *s, const struct edg
 	return rc;
 }
 
-/* Give the sites of the new plan their generations; push where changed. */
+/* Give the sites of the plan their generations; push where changed. Revoked sites are cut off
+ * first: every config is built knowing which peers are gone. */
 static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, uint32_t *updated)
 {
 	const struct topo *t = edgecfg_wan_plan(wan)->topo;
@@ -526,6 +528,10 @@ static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, uint32_t 
 		if (!s)
 			return -ENOMEM;
 		s->topo = (long)i;
+		rc = edgecfg_wan_cut_off(wan, (uint32_t)i, s->revoked);
+	}
+	for (size_t i = 0; i < t->n_sites && rc == 0; i++) {
+		struct ctlr_site *s = ctlr__site_find(c, t->sites[i].name); /* made above */
 		if (!s->generation)
 			rc = load_generation(c, s);
 		struct edgecfg *ec = NULL;
@@ -537,6 +543,20 @@ static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, uint32_t 
 		edgecfg_free(ec);
 	}
 	return rc;
+}
+
+void ctlr__regenerate(struct ctlr *c)
+{
+	uint32_t updated = 0;
+	int rc = c->wan ? assign_generations(c, c->wan, &updated) : 0;
+	if (rc != 0) {
+		LOG_ERR(CTL, "configurations not rebuilt", "err=%s", sdw_strerror(rc));
+		return;
+	}
+	if (updated)
+		LOG_NOTICE(CTL, "configurations rebuilt", "sites_updated=%" PRIu32, updated);
+	for (size_t i = 0; i < c->n_sites; i++)
+		ctlr__push_maybe(c, c->sites[i]);
 }
 
 static int plan_diff_text(const struct plan *old_plan, const struct plan *new_plan, char **out)

@@ -368,7 +368,8 @@ static void do_command(struct ctlr *c, const Sdwan__Admin__CommandRequest *rq, s
 	switch (rq->kind) {
 	case SDWAN__ADMIN__COMMAND_KIND__COMMAND_KIND_REVOKE:
 		rc = ctlr__revoke(c, rq->site);
-		cs->detail = (char *)"revoked; its session is closed";
+		cs->detail =
+			(char *)"revoked; its session is closed, its peers drop their tunnels to it";
 		break;
 	case SDWAN__ADMIN__COMMAND_KIND__COMMAND_KIND_REKEY:
 		rc = s ? ctlr__command(c, s, SDWAN__COMMAND_TYPE__COMMAND_TYPE_REKEY_NOW,

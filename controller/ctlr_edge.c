@@ -213,10 +213,14 @@ static void enroll(struct ctlr *c, const Sdwan__EnrollRequest *req, const zmq_ms
 		if (ms) {
 			/* An old session of the site's previous key goes now. */
 			ctlr__site_drop(c, ms, "re-enrolled");
+			bool was_revoked = ms->revoked;
 			ms->enrolled = true;
 			ms->revoked = false;
 			ms->applied = 0;
 			memcpy(ms->curve_key, req->curve_public_key.data, STORE_KEY_LEN);
+			/* Its peers get their tunnels to it back. */
+			if (was_revoked)
+				ctlr__regenerate(c);
 		}
 		ctlr__event(c, tl.site, NULL, "enrolled", req->software_version);
 	}

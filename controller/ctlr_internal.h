@@ -229,8 +229,15 @@ int ctlr__topology_load(struct ctlr *c, const uint8_t *buf, size_t len, const ch
 			bool dry_run, uint32_t *updated, char **diff_text, char **diags_text)
 	__attribute__((warn_unused_result));
 
-/* Revoke site (store, allowlist, session). Returns 0, -ENOENT (not enrolled), or a store error. */
+/* Revoke site (store, allowlist, session) and cut it off the data plane: its peers get
+ * configurations without their tunnels to it. Returns 0, -ENOENT (not enrolled), or a store
+ * error. */
 int ctlr__revoke(struct ctlr *c, const char *site) __attribute__((warn_unused_result));
+
+/* Rebuild every site's configuration from the current plan (after a site was revoked or
+ * enrolled again) and push the ones that changed. A failure (memory, store) is logged; the
+ * next topology load or revocation rebuilds again. */
+void ctlr__regenerate(struct ctlr *c);
 
 /* Send a Command to site's edge. Returns 0 (handed over), -ENOTCONN, -ENOENT, -errno. */
 int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, const char *tunnel,

@@ -33,6 +33,7 @@ struct edgecfg_wan {
 	struct edgecfg_site *sites;
 	Sdwan__SitePrefixes **wan_prefixes;
 	size_t n_wan_prefixes;
+	bool *cut_off;        /* per site: its tunnels are left out of every config */
 	uint8_t *wan_encoded; /* the table as a config's field-7 entries, encoded once */
 	size_t wan_encoded_len;
 	uint8_t wan_digest[EDGECFG_DIGEST_LEN];
@@ -147,8 +148,10 @@ int edgecfg_wan_new(const struct plan *p, const uint8_t *ca_der, size_t ca_len,
 	w->ike = arena_alloc(&w->arena, (p->n_profiles + 1) * sizeof(*w->ike));
 	w->esp = arena_alloc(&w->arena, (p->n_profiles + 1) * sizeof(*w->esp));
 	w->ca_der = arena_alloc(&w->arena, ca_len + 1);
-	if (!w->sites || !w->ike || !w->esp || !w->ca_der)
+	w->cut_off = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(*w->cut_off));
+	if (!w->sites || !w->ike || !w->esp || !w->ca_der || !w->cut_off)
 		goto err;
+	memset(w->cut_off, 0, (t->n_sites + 1) * sizeof(*w->cut_off));
 	memcpy(w->ca_der, ca_der ? ca_der : (const uint8_t *)"", ca_len);
 	w->ca_len = ca_len;
 	for (size_t i = 0; i < p->n_profiles; i++) {
@@ -183,6 +186,14 @@ void edgecfg_wan_free(struct edgecfg_wan *w)
 const struct plan *edgecfg_wan_plan(const struct edgecfg_wan *w)
 {
 	return w->plan;
+}
+
+int edgecfg_wan_cut_off(struct edgecfg_wan *w, uint32_t site, bool cut)
+{
+	if (site >= w->plan->topo->n_sites)
+		return -EINVAL;
+	w->cut_off[site] = cut;
+	return 0;
 }
 
 static Sdwan__SiteRole role_of(enum topo_role r)
@@ -354,14 +365,19 @@ int edgecfg_build(const struct edgecfg_wan *w, uint32_t site, edgecfg_psk_fn *ps
 	c->n_local_subnets = w->sites[site].n_prefixes;
 	c->links = w->sites[site].links;
 	c->n_links = w->sites[site].n_links;
+	size_t k = 0; /* tunnels kept */
 	for (size_t i = 0; i < n; i++) {
 		const struct plan_tunnel *tun = &p->tunnels[p->edge_tunnels[pe->first + i]];
-		rc = fill_tunnel(w, tun, site, &ec->tunnel_store[i], names + i * EDGECFG_NAME_LEN,
-				 EDGECFG_NAME_LEN, ec->psks + i * EDGECFG_PSK_LEN, psk, psk_arg);
+		if (w->cut_off[plan_tunnel_peer(tun, site)])
+			continue;
+		rc = fill_tunnel(w, tun, site, &ec->tunnel_store[k], names + k * EDGECFG_NAME_LEN,
+				 EDGECFG_NAME_LEN, ec->psks + k * EDGECFG_PSK_LEN, psk, psk_arg);
 		if (rc != 0)
 			goto err;
-		ec->tunnel_ptrs[i] = &ec->tunnel_store[i];
+		ec->tunnel_ptrs[k] = &ec->tunnel_store[k];
+		k++;
 	}
+	n = k;
 	c->tunnels = ec->tunnel_ptrs;
 	c->n_tunnels = n;
 	/* Only transit tunnels refer to the WAN table; a full mesh needs none of it. */

@@ -29,6 +29,7 @@
 #ifndef SDWAN_CONTROLLER_EDGECFG_H
 #define SDWAN_CONTROLLER_EDGECFG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,14 @@ void edgecfg_wan_free(struct edgecfg_wan *w);
 
 /* The plan w was built from, borrowed. */
 const struct plan *edgecfg_wan_plan(const struct edgecfg_wan *w);
+
+/*
+ * Leave every tunnel to site (index into the plan's topology) out of the configs built from w
+ * from now on, or (cut false) put them back. A revoked edge is cut off: its peers' next
+ * configurations no longer have a tunnel to it, so they delete their SAs with it and refuse it
+ * as an IKE peer. Returns 0, or -EINVAL for a site out of range.
+ */
+int edgecfg_wan_cut_off(struct edgecfg_wan *w, uint32_t site, bool cut);
 
 /*
  * Build site's configuration (site: index into the plan's topology) and its digest. psk is

@@ -253,16 +253,33 @@ set -e
 [ $rc -eq 2 ] || fail "apply of an invalid file exits 2 (got $rc)"
 ok "sdwanctl apply: diff shown, plan loaded, file replaced; invalid file refused"
 
-# --- Revocation closes the open session at once; the key no longer gets in.
+# --- Revocation closes the open session at once; the key no longer gets in; the hubs get
+# configurations without their tunnels to it (cut off the data plane), nobody else a new one.
 denied0=$(counter zap_edges_denied)
+g_he=$(site_field hub-east generation)
+g_hw=$(site_field hub-west generation)
+g_b2=$(site_field branch2 generation)
 ctl revoke branch1 >/dev/null || fail "revoke"
+[ "$(site_field hub-east generation)" -eq $((g_he + 1)) ] || fail "hub-east keeps branch1's tunnel"
+[ "$(site_field hub-west generation)" -eq $((g_hw + 1)) ] || fail "hub-west keeps branch1's tunnel"
+[ "$(site_field branch2 generation)" -eq "$g_b2" ] || fail "branch2 is not affected by the revocation"
 wait_for "$tmp/b1.live" '^disconnected' 30 || fail "revoked edge's session not closed within 3 s"
 wait "$B1" 2>/dev/null || true
 [ "$(site_field branch1 revoked)" = true ] || fail "status: revoked"
 out=$(cli run --state "$tmp/b1" --timeout 3 | grep -c '^config' || true)
 [ "$out" -eq 0 ] || fail "revoked key still gets configs"
 [ "$(counter zap_edges_denied)" -gt "$denied0" ] || fail "revoked key not refused by ZAP"
-ok "revocation: session closed at once (socket shut down), reconnection refused"
+ok "revocation: session closed at once (socket shut down), reconnection refused, hubs reconfigured"
+
+# --- A revoked site enrolled again with a new token: its peers get their tunnels back.
+g_he=$(site_field hub-east generation)
+out=$(cli enroll --state "$tmp/b1" --token "$(token branch1)") || fail "enroll again: $out"
+[ "$(site_field branch1 revoked)" = false ] || fail "status: re-enrolled branch1 still revoked"
+[ "$(site_field hub-east generation)" -eq $((g_he + 1)) ] ||
+	fail "hub-east did not get its tunnel to the re-enrolled branch1 back"
+cli run --state "$tmp/he" --once --timeout 10 >"$tmp/he.back" || fail "hub-east run"
+grep -q '^tunnel branch1:hub-east ' "$tmp/he.back" || fail "hub-east config lacks branch1:hub-east"
+ok "re-enrollment after revocation: the hubs' tunnels to the site come back"
 
 # --- Removing a site from the topology closes its session too.
 cli run --state "$tmp/b3" --timeout 30 >"$tmp/b3.live" 2>&1 &

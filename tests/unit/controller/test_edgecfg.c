@@ -332,6 +332,50 @@ Test(edgecfg, encode_carries_generation_and_decodes)
 	free(y);
 }
 
+static size_t site_index(const struct fixture *fx, const char *site)
+{
+	for (size_t i = 0; i < fx->n; i++)
+		if (strcmp(fx->in.topo->sites[i].name, site) == 0)
+			return i;
+	cr_assert_fail("no site %s", site);
+	return 0;
+}
+
+/* A revoked site is cut off: its peers' configs lose their tunnels to it (and so their digests
+ * change), nobody else's does; putting it back restores exactly the configs of before. */
+Test(edgecfg, cut_off_site_leaves_its_peers_tunnels_out)
+{
+	struct fixture fx;
+	char *y = slurp("hub-spoke.yaml");
+	build(&fx, y, no_psk, NULL);
+	size_t b2 = site_index(&fx, "branch2");
+	cr_assert_eq(edgecfg_wan_cut_off(fx.wan, (uint32_t)b2, true), 0);
+	cr_assert_eq(edgecfg_wan_cut_off(fx.wan, (uint32_t)fx.n, true), -EINVAL);
+	for (size_t i = 0; i < fx.n; i++) {
+		const char *site = fx.cfg[i]->cfg.site;
+		struct edgecfg *cut = NULL, *back = NULL;
+		cr_assert_eq(edgecfg_build(fx.wan, (uint32_t)i, no_psk, NULL, &cut), 0);
+		bool is_hub = strncmp(site, "hub-", 4) == 0;
+		bool changed = memcmp(cut->digest, fx.cfg[i]->digest, EDGECFG_DIGEST_LEN) != 0;
+		cr_expect_eq(changed, is_hub, "%s: changed=%d", site, changed);
+		if (is_hub) {
+			cr_expect_eq(cut->cfg.n_tunnels, fx.cfg[i]->cfg.n_tunnels - 1, "%s", site);
+			char name[64];
+			(void)snprintf(name, sizeof(name), "branch2:%s", site);
+			cr_expect_null(tunnel_of(&cut->cfg, name), "%s still has %s", site, name);
+		}
+		cr_assert_eq(edgecfg_wan_cut_off(fx.wan, (uint32_t)b2, false), 0);
+		cr_assert_eq(edgecfg_build(fx.wan, (uint32_t)i, no_psk, NULL, &back), 0);
+		cr_expect_eq(memcmp(back->digest, fx.cfg[i]->digest, EDGECFG_DIGEST_LEN), 0,
+			     "%s: not restored", site);
+		cr_assert_eq(edgecfg_wan_cut_off(fx.wan, (uint32_t)b2, true), 0);
+		edgecfg_free(cut);
+		edgecfg_free(back);
+	}
+	teardown_fx(&fx);
+	free(y);
+}
+
 /* The WAN table is appended to the config from its cached encoding: what an edge decodes must
  * be exactly the config, table included, for every site (spokes carry it, hubs do not). */
 Test(edgecfg, encode_with_cached_table_decodes_as_the_whole_config)
