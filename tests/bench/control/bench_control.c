@@ -42,6 +42,11 @@
 #include "controller/store.h"
 #include "controller/token.h"
 
+/* Seconds between health reports: the controller's default, which it tells real edges. */
+enum {
+	HEALTH_INTERVAL_S = 2
+};
+
 #define CTL_EP    "tcp://127.0.0.1:27800"
 #define ENROLL_EP "tcp://127.0.0.1:27801"
 
@@ -62,6 +67,7 @@ struct edge {
 	char site[32];
 	uint64_t applied;
 	bool applied_once;
+	double next_health; /* when this edge sends its next health report */
 };
 
 struct text {
@@ -330,6 +336,7 @@ static bool on_message(struct sim *sim, struct edge *e)
 		e->state = E_WAITING;
 		sim->enrolled++;
 		send_health(e);
+		e->next_health = now_s() + HEALTH_INTERVAL_S;
 	} else if (env->body_case == SDWAN__ENVELOPE__BODY_CONFIG) {
 		Sdwan__ConfigAck ack = SDWAN__CONFIG_ACK__INIT;
 		ack.generation = env->config->generation;
@@ -360,18 +367,20 @@ static bool drain(struct sim *sim, struct edge *e)
 
 /* Health every 2 s from every edge on the control channel, as real edges send it from the
  * moment they connect (the controller counts an edge silent for three intervals as gone, also
- * one still waiting for its first config). A send can consume the ZMQ_FD signal of a message
- * that arrived meanwhile, so each socket is drained after it. */
-static void health_tick(struct sim *sim, struct edge *edges, unsigned n, double *next)
+ * one still waiting for its first config). Each edge keeps its own phase, as real ones do: all
+ * of a process's edges reporting in the same instant would be a burst no WAN produces. A send
+ * can consume the ZMQ_FD signal of a message that arrived meanwhile, so the socket is drained
+ * after it. */
+static void health_tick(struct sim *sim, struct edge *edges, unsigned n)
 {
-	if (now_s() < *next)
-		return;
-	*next = now_s() + 2.0;
+	double now = now_s();
 	for (unsigned i = 0; i < n; i++) {
-		if (edges[i].state == E_WAITING || edges[i].state == E_DONE) {
-			send_health(&edges[i]);
-			(void)drain(sim, &edges[i]);
-		}
+		struct edge *e = &edges[i];
+		if ((e->state != E_WAITING && e->state != E_DONE) || e->next_health > now)
+			continue;
+		send_health(e);
+		e->next_health = now + HEALTH_INTERVAL_S;
+		(void)drain(sim, e);
 	}
 }
 
@@ -423,10 +432,9 @@ static unsigned converge(struct sim *sim, struct edge *edges, unsigned n, unsign
 			 double deadline)
 {
 	unsigned next = 0;
-	double next_health = now_s() + 2.0;
 	struct epoll_event evs[256];
 	while (sim->converged < n && now_s() < deadline) {
-		health_tick(sim, edges, n, &next_health);
+		health_tick(sim, edges, n);
 		while (next < n && next - sim->enrolled < window) {
 			struct edge *e = &edges[next++];
 			e->sock = dealer(sim, e, ENROLL_EP);
@@ -445,8 +453,6 @@ static unsigned converge(struct sim *sim, struct edge *edges, unsigned n, unsign
 static double one_change(struct sim *sim, struct edge *edges, unsigned n_local, struct edge *e,
 			 const char *dir, unsigned n, unsigned hold)
 {
-	double next_health = 0;
-	health_tick(sim, edges, n_local, &next_health);
 	struct text t = topology(n, 2, hold);
 	char sock[600];
 	(void)snprintf(sock, sizeof(sock), "%s/st/admin.sock", dir);
@@ -471,8 +477,9 @@ static double one_change(struct sim *sim, struct edge *edges, unsigned n_local, 
 	close(fd);
 	free(t.s);
 	while (e->state != E_DONE && now_s() - t0 < 10) {
+		health_tick(sim, edges, n_local);
 		zmq_pollitem_t it = {.socket = e->sock, .events = ZMQ_POLLIN};
-		if (zmq_poll(&it, 1, 100) > 0)
+		if (zmq_poll(&it, 1, 10) > 0)
 			(void)drain(sim, e);
 	}
 	double dt = now_s() - t0;
@@ -524,11 +531,10 @@ static void worker_main(struct edge *all, unsigned lo, unsigned hi, unsigned win
 	zmq_ctx_set(sim.ctx, ZMQ_IO_THREADS, 1);
 	unsigned done = converge(&sim, edges, count, window, now_s() + 300);
 	write_all(report, &done, sizeof(done));
-	double next_health = now_s() + 2.0;
 	for (;;) {
-		health_tick(&sim, edges, count, &next_health);
+		health_tick(&sim, edges, count);
 		struct pollfd p = {.fd = cmd, .events = POLLIN};
-		if (poll(&p, 1, 100) <= 0)
+		if (poll(&p, 1, 20) <= 0)
 			continue;
 		char c;
 		unsigned hold;
