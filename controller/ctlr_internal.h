@@ -59,6 +59,7 @@ enum ctlr_counter {
 	CTLR_C_TOPOLOGY_INVALID,
 	CTLR_C_COMMANDS_SENT,
 	CTLR_C_STORE_ERRORS,
+	CTLR_C_PLAN_DIFF_MISSED,
 	CTLR_C_COUNT,
 };
 
@@ -77,7 +78,8 @@ struct ctlr_site {
 	int64_t inflight_at;
 	uint64_t nack_gen;
 	char nack_reason[STORE_REASON_MAX + 1];
-	bool queued; /* in the push queue */
+	bool queued;  /* in the push queue */
+	bool in_diff; /* named by the plan diff of the load in progress */
 	struct ctlr_site *next_queued;
 	/* session */
 	bool connected;
@@ -165,6 +167,7 @@ struct ctlr {
 	uv_check_t check;
 	uv_timer_t tick;
 	uv_timer_t debounce;
+	uv_timer_t verify; /* the full pass after a plan-diff-guided load */
 	uv_fs_event_t watch;
 	uv_pipe_t admin;
 	struct ctlr_admin_conn *admin_conns;

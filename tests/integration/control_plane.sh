@@ -303,7 +303,10 @@ open(p + '.new', 'w').write('\n'.join(out))
 EOF
 mv "$tmp/wan.yaml.new" "$tmp/wan.yaml"
 wait_for "$tmp/b3.live" '^disconnected' 40 || fail "removed site's session not closed"
-ok "site removed from the topology: session closed"
+# Loads build the configs the plan diff names; a later full pass counts any it missed.
+sleep 0.5
+[ "$(counter plan_diff_missed)" = 0 ] || fail "the plan diff missed configuration changes"
+ok "site removed from the topology: session closed; every edit's diff named every changed edge"
 
 # --- kill -9 and restart: state intact, nothing re-enrolls, no generation moves.
 before=$(ctl status --json | jq -c '[.sites[] | {site, enrolled, revoked, generation}]')

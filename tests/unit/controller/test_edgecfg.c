@@ -12,6 +12,7 @@
 
 #include "common/ctl_msg.h"
 #include "controller/edgecfg.h"
+#include "controller/plan_diff.h"
 #include "controller/store.h"
 #include "intent_helpers.h"
 
@@ -373,6 +374,81 @@ Test(edgecfg, cut_off_site_leaves_its_peers_tunnels_out)
 		edgecfg_free(back);
 	}
 	teardown_fx(&fx);
+	free(y);
+}
+
+/* The controller builds only the configs of the edges the plan diff names (the rest in a later
+ * pass that counts any miss): for every kind of edit, each site whose config digest changes
+ * must be among them. */
+static void check_diff_covers(const char *base, const char *from, const char *to)
+{
+	char *y = strdup(base);
+	cr_assert_not_null(y);
+	char *at = strstr(y, from);
+	cr_assert_not_null(at, "no '%s' in the topology", from);
+	size_t tail = strlen(at + strlen(from));
+	char *m = malloc(strlen(y) + strlen(to) + 1);
+	cr_assert_not_null(m);
+	(void)snprintf(m, (size_t)(at - y) + 1, "%s", y);
+	strcat(m, to);
+	strcat(m, at + strlen(from));
+	cr_assert_eq(strlen(m), (size_t)(at - y) + strlen(to) + tail);
+	struct fixture a, b;
+	build(&a, y, name_psk, NULL);
+	build(&b, m, name_psk, NULL);
+	struct plan_diff d;
+	cr_assert_eq(plan_diff_compute(a.in.plan, b.in.plan, &d), 0);
+	size_t changed = 0;
+	for (size_t i = 0; i < b.n; i++) {
+		const char *site = b.cfg[i]->cfg.site;
+		const struct edgecfg *old = NULL;
+		for (size_t k = 0; k < a.n; k++)
+			if (strcmp(a.cfg[k]->cfg.site, site) == 0)
+				old = a.cfg[k];
+		if (old && memcmp(old->digest, b.cfg[i]->digest, EDGECFG_DIGEST_LEN) == 0)
+			continue;
+		changed++;
+		bool named = false;
+		for (size_t k = 0; k < d.n_edges; k++)
+			named = named || (d.edges[k].change != PLAN_EDGE_REMOVED &&
+					  strcmp(d.edges[k].site, site) == 0);
+		cr_expect(named,
+			  "'%s' -> '%s': %s's config changed, the plan diff does not name it", from,
+			  to, site);
+	}
+	cr_expect_gt(changed, 0, "'%s' -> '%s' changed no config: not a test", from, to);
+	plan_diff_free(&d);
+	teardown_fx(&a);
+	teardown_fx(&b);
+	free(m);
+	free(y);
+}
+
+Test(edgecfg, plan_diff_names_every_changed_config)
+{
+	char *y = slurp("hub-spoke.yaml");
+	static const char *const edits[][2] = {
+		{"address: 198.51.100.12", "address: 198.51.100.13"},
+		{"subnets: [10.10.2.0/24]", "subnets: [10.10.2.0/24, 10.10.20.0/24]"},
+		{"subnets: [10.0.1.0/24,", "subnets: [10.0.9.0/24,"},
+		{"hold-down: 10s", "hold-down: 12s"},
+		{"interval: 100ms", "interval: 200ms"},
+		{"timeout: 300ms", "timeout: 400ms"},
+		{"mode: on-idle", "mode: on-demand"},
+		{"ike-lifetime: 24h", "ike-lifetime: 12h"},
+		{"esp-lifetime: 1h", "esp-lifetime: 2h"},
+		{"esp: aes256gcm16-x25519", "esp: aes128gcm16-x25519"},
+		{"ike: aes256gcm16-prfsha384-x25519", "ike: aes128gcm16-prfsha256-x25519"},
+		{"auth: certificate", "auth: psk"},
+		{"mtu: 1500", "mtu: 1400"},
+		{"hubs: [hub-west, hub-east]", "hubs: [hub-east, hub-west]"},
+		{"  - name: branch3\n", "  - name: branch9\n"},
+		{"  - name: branch3\n", "  - name: branch4\n    role: spoke\n    hubs: [hub-west]\n"
+					"    underlay: [{name: inet, address: 192.0.2.14}]\n"
+					"    subnets: [10.10.4.0/24]\n\n  - name: branch3\n"},
+	};
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)
+		check_diff_covers(y, edits[i][0], edits[i][1]);
 	free(y);
 }
 
