@@ -364,12 +364,11 @@ static void on_health(struct ctlr *c, struct ctlr_site *s, const Sdwan__HealthRe
 		s->health_len = len;
 		s->health_at = ctlr__now_ms();
 	}
-	/* Persist at most every ten seconds per site: the newest report is in memory anyway,
-	 * and 10,000 edges reporting every 2 s must not mean 5,000 writes a second. */
-	if (buf && s->health_at - s->health_saved_at >= 10000 && ctlr__tx(c) == 0) {
-		if (store_health_put(c->st, s->name, buf, len, s->health_at) == 0)
-			s->health_saved_at = s->health_at;
-	}
+	/* A site's first report is stored at once; later ones by the tick (ctlr.c, on_tick), at
+	 * most every CTLR_HEALTH_SAVE_MS: the newest report is in memory anyway. */
+	if (buf && !s->health_saved_at && ctlr__tx(c) == 0 &&
+	    store_health_put(c->st, s->name, buf, len, s->health_at) == 0)
+		s->health_saved_at = s->health_at;
 	ctlr__reroute_health(c, s, h);
 }
 
