@@ -49,6 +49,11 @@ ns_cleanup() {
 	# Runs from an EXIT trap under set -e: nothing here may fail the script.
 	for p in $NS_PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $NS_PIDS; do wait "$p" 2>/dev/null || true; done
+	# Whatever still runs in a namespace (a `ns_exec ... &` remembers the subshell's pid, not
+	# its child's) would outlive the namespace's name: stop it first.
+	for n in $NS_LIST; do
+		for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+	done
 	for n in $NS_LIST; do ip netns del "$n" 2>/dev/null || true; done
 	return 0
 }
