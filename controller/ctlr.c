@@ -610,6 +610,7 @@ static void on_verify(uv_timer_t *t)
 		ctlr__push_maybe(c, c->sites[i]);
 }
 
+/* Sites that left the topology: out of the allowlist, sessions closed. */
 static void retire_sites(struct ctlr *c, const struct topo *t)
 {
 	for (size_t i = 0; i < c->n_sites; i++) {
