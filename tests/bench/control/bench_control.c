@@ -66,7 +66,6 @@ struct edge {
 	char token[TOKEN_LINE_MAX];
 	char site[32];
 	uint64_t applied;
-	bool applied_once;
 	double next_health; /* when this edge sends its next health report */
 };
 
@@ -309,16 +308,15 @@ static void send_enroll(struct edge *e)
 	(void)send_env(e->sock, &env);
 }
 
-/* Handle one received message of e; returns true when e just acked a config. */
-static bool on_message(struct sim *sim, struct edge *e)
+/* Handle one received message of e. */
+static void on_message(struct sim *sim, struct edge *e)
 {
 	zmq_msg_t m;
 	zmq_msg_init(&m);
 	if (zmq_msg_recv(&m, e->sock, ZMQ_DONTWAIT) < 0) {
 		zmq_msg_close(&m);
-		return false;
+		return;
 	}
-	bool acked = false;
 	Sdwan__Envelope *env = decode(&sim->bump, zmq_msg_data(&m), zmq_msg_size(&m));
 	zmq_msg_close(&m);
 	if (!env || env->version != CTL_PROTO_VERSION) {
@@ -345,24 +343,18 @@ static bool on_message(struct sim *sim, struct edge *e)
 		out.body_case = SDWAN__ENVELOPE__BODY_CONFIG_ACK;
 		out.config_ack = &ack;
 		(void)send_env(e->sock, &out);
-		e->applied = env->config->generation;
-		if (e->state == E_WAITING && !e->applied_once)
+		if (!e->applied) /* generations start at 1 */
 			sim->converged++;
-		e->applied_once = true;
+		e->applied = env->config->generation;
 		e->state = E_DONE;
-		acked = true;
 	}
-	return acked;
 }
 
-/* Read everything e has (ZMQ_FD only signals a change: drain until ZMQ_EVENTS says no more).
- * Returns true when e acked a config. */
-static bool drain(struct sim *sim, struct edge *e)
+/* Read everything e has (ZMQ_FD only signals a change: drain until ZMQ_EVENTS says no more). */
+static void drain(struct sim *sim, struct edge *e)
 {
-	bool acked = false;
 	while (e->sock && readable(e->sock))
-		acked = on_message(sim, e) || acked;
-	return acked;
+		on_message(sim, e);
 }
 
 /* Health every 2 s from every edge on the control channel, as real edges send it from the
@@ -380,7 +372,7 @@ static void health_tick(struct sim *sim, struct edge *edges, unsigned n)
 			continue;
 		send_health(e);
 		e->next_health = now + HEALTH_INTERVAL_S;
-		(void)drain(sim, e);
+		drain(sim, e);
 	}
 }
 
@@ -440,11 +432,11 @@ static unsigned converge(struct sim *sim, struct edge *edges, unsigned n, unsign
 			e->sock = dealer(sim, e, ENROLL_EP);
 			e->state = E_ENROLLING;
 			send_enroll(e);
-			(void)drain(sim, e);
+			drain(sim, e);
 		}
 		int k = epoll_wait(sim->epfd, evs, 256, 100);
 		for (int j = 0; j < k; j++)
-			(void)drain(sim, evs[j].data.ptr);
+			drain(sim, evs[j].data.ptr);
 	}
 	return sim->converged;
 }
@@ -480,7 +472,7 @@ static double one_change(struct sim *sim, struct edge *edges, unsigned n_local, 
 		health_tick(sim, edges, n_local);
 		zmq_pollitem_t it = {.socket = e->sock, .events = ZMQ_POLLIN};
 		if (zmq_poll(&it, 1, 10) > 0)
-			(void)drain(sim, e);
+			drain(sim, e);
 	}
 	double dt = now_s() - t0;
 	if (updated != 1)
