@@ -529,22 +529,27 @@ static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, const str
 {
 	const struct topo *t = edgecfg_wan_plan(wan)->topo;
 	int rc = ctlr__tx(c);
+	/* The sites to build, by index in t; NULL: all of them. */
+	bool *named = d && rc == 0 ? calloc(t->n_sites + 1, sizeof(*named)) : NULL;
+	if (d && rc == 0 && !named)
+		return -ENOMEM;
 	for (size_t i = 0; i < t->n_sites && rc == 0; i++) {
 		struct ctlr_site *s = ctlr__site_get(c, t->sites[i].name);
 		if (!s)
-			return -ENOMEM;
-		s->topo = (long)i;
-		s->in_diff = !d;
-		rc = edgecfg_wan_cut_off(wan, (uint32_t)i, s->revoked);
+			rc = -ENOMEM;
+		else {
+			s->topo = (long)i;
+			rc = edgecfg_wan_cut_off(wan, (uint32_t)i, s->revoked);
+		}
 	}
-	for (size_t k = 0; d && k < d->n_edges; k++) {
-		struct ctlr_site *s = ctlr__site_find(c, d->edges[k].site);
-		if (s && d->edges[k].change != PLAN_EDGE_REMOVED)
-			s->in_diff = true;
+	for (size_t k = 0; named && rc == 0 && k < d->n_edges; k++) {
+		const struct ctlr_site *s = ctlr__site_find(c, d->edges[k].site);
+		if (s && s->topo >= 0 && d->edges[k].change != PLAN_EDGE_REMOVED)
+			named[s->topo] = true;
 	}
 	for (size_t i = 0; i < t->n_sites && rc == 0; i++) {
 		struct ctlr_site *s = ctlr__site_find(c, t->sites[i].name); /* made above */
-		if (!s->in_diff && s->generation)
+		if (named && !named[i] && s->generation)
 			continue;
 		if (!s->generation)
 			rc = load_generation(c, s);
@@ -556,21 +561,30 @@ static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, const str
 		rc = generation_bump(c, s, ec, updated);
 		edgecfg_free(ec);
 	}
+	free(named);
 	return rc;
 }
 
-void ctlr__regenerate(struct ctlr *c)
+/* Build every site's config from the current plan and push what changed. Returns the number of
+ * sites updated, or a negative error (logged). */
+static long rebuild_all(struct ctlr *c)
 {
 	uint32_t updated = 0;
 	int rc = c->wan ? assign_generations(c, c->wan, NULL, &updated) : 0;
 	if (rc != 0) {
 		LOG_ERR(CTL, "configurations not rebuilt", "err=%s", sdw_strerror(rc));
-		return;
+		return rc;
 	}
-	if (updated)
-		LOG_NOTICE(CTL, "configurations rebuilt", "sites_updated=%" PRIu32, updated);
 	for (size_t i = 0; i < c->n_sites; i++)
 		ctlr__push_maybe(c, c->sites[i]);
+	return updated;
+}
+
+void ctlr__regenerate(struct ctlr *c)
+{
+	long updated = rebuild_all(c);
+	if (updated > 0)
+		LOG_NOTICE(CTL, "configurations rebuilt", "sites_updated=%ld", updated);
 }
 
 static int plan_diff_text(const struct plan_diff *d, char **out)
@@ -595,19 +609,12 @@ static int plan_diff_text(const struct plan_diff *d, char **out)
 static void on_verify(uv_timer_t *t)
 {
 	struct ctlr *c = t->data;
-	uint32_t missed = 0;
-	int rc = c->wan ? assign_generations(c, c->wan, NULL, &missed) : 0;
-	if (rc != 0) {
-		LOG_ERR(CTL, "configurations not verified", "err=%s", sdw_strerror(rc));
-		return;
+	long missed = rebuild_all(c);
+	if (missed > 0) {
+		c->counters[CTLR_C_PLAN_DIFF_MISSED] += (uint64_t)missed;
+		LOG_WARN(CTL, "plan diff missed configuration changes; pushed now", "sites=%ld",
+			 missed);
 	}
-	if (missed) {
-		c->counters[CTLR_C_PLAN_DIFF_MISSED] += missed;
-		LOG_WARN(CTL, "plan diff missed configuration changes; pushed now",
-			 "sites=%" PRIu32, missed);
-	}
-	for (size_t i = 0; i < c->n_sites; i++)
-		ctlr__push_maybe(c, c->sites[i]);
 }
 
 /* Sites that left the topology: out of the allowlist, sessions closed. */

@@ -78,8 +78,7 @@ struct ctlr_site {
 	int64_t inflight_at;
 	uint64_t nack_gen;
 	char nack_reason[STORE_REASON_MAX + 1];
-	bool queued;  /* in the push queue */
-	bool in_diff; /* named by the plan diff of the load in progress */
+	bool queued; /* in the push queue */
 	struct ctlr_site *next_queued;
 	/* session */
 	bool connected;
