@@ -39,6 +39,13 @@
  * subnet each is about 1.8 MiB; ZMQ_MAXMSGSIZE should be set to the same value. */
 #define CTL_MSG_MAX_SIZE ((size_t)16 * 1024 * 1024)
 
+/* The controller summarises the WAN prefix table (EdgeConfig.wan_summary) only for a table of
+ * more than this many prefixes. A transit tunnel negotiates its exact prefix sets as traffic
+ * selectors only while they fit in the IKE limit, and whole address families once the table is
+ * summarised; the end holding the whole table must make the same choice, which it does when
+ * this is at least that limit (edge/tplan.c checks it at compile time). */
+#define CTL_MSG_SUMMARY_MIN_PREFIXES 16
+
 /* Largest envelope accepted on the enrollment path, where the peer is not yet known. */
 #define CTL_MSG_ENROLL_MAX_SIZE ((size_t)64 * 1024)
 

@@ -14,6 +14,7 @@
 
 #include "common/arena.h"
 #include "common/ctl_msg.h"
+#include "common/prefix_set.h"
 #include "common/proposal.h"
 #include "controller/store.h"
 
@@ -37,6 +38,10 @@ struct edgecfg_wan {
 	uint8_t *wan_encoded; /* the table as a config's field-7 entries, encoded once */
 	size_t wan_encoded_len;
 	uint8_t wan_digest[EDGECFG_DIGEST_LEN];
+	/* Every site's prefixes aggregated (wan_summary's source); n_aggregate is 0 when the table
+	 * is too small to summarise or does not aggregate to less than half its size. */
+	struct prefix *aggregate;
+	size_t n_aggregate;
 	char (*ike)[PROPOSAL_STRLEN]; /* per profile */
 	char (*esp)[PROPOSAL_STRLEN];
 	uint8_t *ca_der;
@@ -130,6 +135,30 @@ static int wan_table(struct edgecfg_wan *w)
 	return ok == 1 ? 0 : -ENOMEM;
 }
 
+/* The table's prefixes aggregated, kept when summarising pays: a table larger than exact
+ * traffic selectors carry (CTL_MSG_SUMMARY_MIN_PREFIXES) that aggregates to at most half its
+ * prefixes. Otherwise each spoke's summary would cost as much to build as the table to copy. */
+static int wan_aggregate(struct edgecfg_wan *w)
+{
+	const struct topo *t = w->plan->topo;
+	size_t n = 0;
+	for (size_t i = 0; i < t->n_sites; i++)
+		n += w->sites[i].n_prefixes;
+	if (n <= CTL_MSG_SUMMARY_MIN_PREFIXES)
+		return 0;
+	w->aggregate = arena_alloc(&w->arena, n * sizeof(*w->aggregate));
+	if (!w->aggregate)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < t->n_sites; i++)
+		for (size_t j = 0; j < t->sites[i].n_subnets; j++)
+			if (t->sites[i].subnets[j].prefix.addr.family)
+				w->aggregate[k++] = t->sites[i].subnets[j].prefix;
+	size_t m = prefix_set_aggregate(w->aggregate, k);
+	w->n_aggregate = m * 2 <= n ? m : 0;
+	return 0;
+}
+
 int edgecfg_wan_new(const struct plan *p, const uint8_t *ca_der, size_t ca_len,
 		    uint32_t health_interval_ms, struct edgecfg_wan **out)
 {
@@ -166,6 +195,8 @@ int edgecfg_wan_new(const struct plan *p, const uint8_t *ca_der, size_t ca_len,
 			goto err;
 	}
 	rc = wan_table(w);
+	if (rc == 0)
+		rc = wan_aggregate(w);
 	if (rc != 0)
 		goto err;
 	*out = w;
@@ -304,13 +335,16 @@ static int fill_tunnel(const struct edgecfg_wan *w, const struct plan_tunnel *tu
 	return 0;
 }
 
-/* SHA-256 of the config minus generation and WAN table, then the table's digest if carried. */
+/* SHA-256 of the config minus generation and shared WAN table, then the table's digest if
+ * carried (a summarised table is the config's own, hashed with the rest). */
 static int config_digest(const struct edgecfg_wan *w, struct edgecfg *ec)
 {
 	Sdwan__EdgeConfig c = ec->cfg;
 	c.generation = 0;
-	c.wan_prefixes = NULL;
-	c.n_wan_prefixes = 0;
+	if (ec->wan_encoded) {
+		c.wan_prefixes = NULL;
+		c.n_wan_prefixes = 0;
+	}
 	size_t len = sdwan__edge_config__get_packed_size(&c);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
@@ -321,8 +355,7 @@ static int config_digest(const struct edgecfg_wan *w, struct edgecfg *ec)
 	unsigned int dlen = 0;
 	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(md, buf, len) == 1 &&
-	    (!ec->cfg.n_wan_prefixes ||
-	     EVP_DigestUpdate(md, w->wan_digest, sizeof(w->wan_digest)) == 1) &&
+	    (!ec->wan_encoded || EVP_DigestUpdate(md, w->wan_digest, sizeof(w->wan_digest)) == 1) &&
 	    EVP_DigestFinal_ex(md, ec->digest, &dlen) == 1)
 		rc = 0;
 	EVP_MD_CTX_free(md);
@@ -330,6 +363,89 @@ static int config_digest(const struct edgecfg_wan *w, struct edgecfg *ec)
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	return rc;
+}
+
+/* Whether p lies inside one of set[0, n). */
+static bool within_any(const struct prefix *p, const struct prefix *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p->len >= set[i].len && prefix_contains_addr(&set[i], &p->addr))
+			return true;
+	return false;
+}
+
+static int prefix_qcmp(const void *a, const void *b)
+{
+	return prefix_cmp(a, b);
+}
+
+static int u32_qcmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The summarised table of site's config (its tunnels already filled): its own site and its
+ * tunnels' peer sites listed as they are, every other site's addresses as the WAN's aggregate
+ * split around the listed prefixes, which are then left out. */
+static int summarise(const struct edgecfg_wan *w, uint32_t site, struct edgecfg *ec)
+{
+	const struct plan *p = w->plan;
+	const struct plan_edge *pe = &p->edges[site];
+	Sdwan__EdgeConfig *c = &ec->cfg;
+	size_t n_sites = 0, n_at = 0;
+	uint32_t *sites = calloc(pe->count + 1, sizeof(*sites));
+	ec->listed = calloc(pe->count + 1, sizeof(Sdwan__SitePrefixes *));
+	if (!sites || !ec->listed) {
+		free(sites);
+		return -ENOMEM;
+	}
+	/* Our own site and each site a kept tunnel leads to, once, in site order (the table's
+	 * entry i is site i's). */
+	sites[n_sites++] = site;
+	for (size_t i = 0; i < pe->count; i++) {
+		uint32_t peer = plan_tunnel_peer(&p->tunnels[p->edge_tunnels[pe->first + i]], site);
+		if (!w->cut_off[peer])
+			sites[n_sites++] = peer;
+	}
+	qsort(sites, n_sites, sizeof(*sites), u32_qcmp);
+	c->wan_prefixes = ec->listed;
+	for (size_t i = 0; i < n_sites; i++)
+		if (i == 0 || sites[i] != sites[i - 1])
+			c->wan_prefixes[c->n_wan_prefixes++] = w->wan_prefixes[sites[i]];
+	free(sites);
+	for (size_t k = 0; k < c->n_wan_prefixes; k++)
+		n_at += c->wan_prefixes[k]->n_prefixes;
+	size_t cap = PREFIX_SET_SPLIT_MAX(w->n_aggregate, n_at);
+	struct prefix *at = calloc(n_at + 1, sizeof(*at));
+	ec->summary = calloc(cap, sizeof(*ec->summary));
+	if (!at || !ec->summary) {
+		free(at);
+		return -ENOMEM;
+	}
+	n_at = 0;
+	for (size_t k = 0; k < c->n_wan_prefixes; k++)
+		for (size_t j = 0; j < c->wan_prefixes[k]->n_prefixes; j++)
+			if (ctl_msg_prefix_get(c->wan_prefixes[k]->prefixes[j], &at[n_at]) == 0)
+				n_at++;
+	qsort(at, n_at, sizeof(*at), prefix_qcmp);
+	size_t n = prefix_set_split(w->aggregate, w->n_aggregate, at, n_at, ec->summary);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!within_any(&ec->summary[i], at, n_at))
+			ec->summary[kept++] = ec->summary[i];
+	free(at);
+	ec->summary_msgs = calloc(kept + 1, sizeof(*ec->summary_msgs) + sizeof(Sdwan__Prefix *));
+	if (!ec->summary_msgs)
+		return -ENOMEM;
+	Sdwan__Prefix **ptrs = (Sdwan__Prefix **)(ec->summary_msgs + kept + 1);
+	for (size_t i = 0; i < kept; i++) {
+		ctl_msg_prefix_set(&ec->summary_msgs[i], &ec->summary[i]);
+		ptrs[i] = &ec->summary_msgs[i];
+	}
+	c->wan_summary = ptrs;
+	c->n_wan_summary = kept;
+	return 0;
 }
 
 /* Tunnel names live right after the tunnel structs in one block. */
@@ -385,7 +501,12 @@ int edgecfg_build(const struct edgecfg_wan *w, uint32_t site, edgecfg_psk_fn *ps
 	for (size_t i = 0; i < n; i++)
 		transit = transit || ec->tunnel_store[i].local_transit ||
 			  ec->tunnel_store[i].remote_transit;
-	if (transit) {
+	if (transit && w->n_aggregate && s->role != TOPO_ROLE_HUB) {
+		/* Hubs keep the whole table: the controller's Reachability names any site. */
+		rc = summarise(w, site, ec);
+		if (rc != 0)
+			goto err;
+	} else if (transit) {
 		c->wan_prefixes = w->wan_prefixes;
 		c->n_wan_prefixes = w->n_wan_prefixes;
 		ec->wan_encoded = w->wan_encoded;
@@ -416,6 +537,9 @@ void edgecfg_free(struct edgecfg *ec)
 	}
 	free(ec->tunnel_ptrs);
 	free(ec->tunnel_store);
+	free(ec->listed);
+	free(ec->summary);
+	free(ec->summary_msgs);
 	free(ec);
 }
 

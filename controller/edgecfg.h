@@ -11,8 +11,15 @@
  *   struct edgecfg       one site's EdgeConfig; its arrays borrow from the edgecfg_wan, its
  *                        tunnels and PSKs are its own.
  *
- * Digest: SHA-256 over the config encoded without generation and without wan_prefixes, then the
- * WAN table's digest when the config carries it. Two configs have the same digest exactly when
+ * WAN table. Hubs (and every edge of a small WAN) get the whole table. A spoke of a WAN whose
+ * table exceeds CTL_MSG_SUMMARY_MIN_PREFIXES and aggregates to at most half its size gets its own
+ * site and its tunnels' peer sites listed, and the rest as wan_summary: the WAN's aggregate,
+ * split around the listed prefixes, which are left out. With structured addressing that is a
+ * handful of prefixes instead of one entry per site (10,000 sites: ~1 KB configs, not 200 KB).
+ *
+ * Digest: SHA-256 over the config encoded without generation and without the shared WAN table,
+ * then the table's digest when the config carries it (a summarised table is hashed as part of
+ * the config). Two configs have the same digest exactly when
  * their encodings minus the generation are equal (protobuf-c encodes deterministically), so a
  * generation is bumped only when something the edge would see changed; the table is hashed once
  * per plan rather than once per site.
@@ -69,6 +76,11 @@ struct edgecfg {
 	size_t slots;
 	const uint8_t *wan_encoded; /* borrowed from the edgecfg_wan: cfg's WAN table, encoded */
 	size_t wan_encoded_len;
+	/* A summarised table instead (wan_encoded NULL): the listed sites' entries (borrowed
+	 * from the edgecfg_wan) and the summary's prefixes, owned */
+	Sdwan__SitePrefixes **listed;
+	struct prefix *summary;
+	Sdwan__Prefix *summary_msgs; /* followed by the pointer array cfg.wan_summary */
 	uint8_t digest[EDGECFG_DIGEST_LEN];
 };
 

@@ -169,6 +169,9 @@ static int read_peer(const Sdwan__Tunnel *in, struct tplan_tunnel *t, struct tpl
 	return 0;
 }
 
+_Static_assert(CTL_MSG_SUMMARY_MIN_PREFIXES >= TPLAN_PREFIX_MAX,
+	       "a summarised table's full-table peer must negotiate whole families too");
+
 /* What every tunnel of a plan shares about the WAN table, computed once per plan. */
 struct wan_facts {
 	uint8_t digest[32];  /* SHA-256 of the table */
@@ -226,9 +229,10 @@ static int read_prefix_sets(const struct tplan *p, const struct wan_facts *wf,
 	}
 	if (t->local_transit || t->remote_transit) {
 		memcpy(t->wan_digest, wf->digest, sizeof(t->wan_digest));
-		/* Symmetric: our local set is the peer's remote set and both ends see one table. */
+		/* Symmetric: our local set is the peer's remote set and both ends see one table, or
+		 * one end a summary of a table too large for exact selectors at the other. */
 		size_t own = t->n_local > t->n_remote ? t->n_local : t->n_remote;
-		t->wide_ts = p->n_wan + own > TPLAN_PREFIX_MAX;
+		t->wide_ts = p->wan_summarised || p->n_wan + own > TPLAN_PREFIX_MAX;
 	}
 	memcpy(t->deny, p->subnets, p->n_subnets * sizeof(p->subnets[0]));
 	t->n_deny = p->n_subnets;
@@ -298,17 +302,45 @@ static int site_name_cmp(const void *a, const void *b, void *arg)
 	return strcmp(p->sites[*(const size_t *)a].name, p->sites[*(const size_t *)b].name);
 }
 
+/* EdgeConfig.wan_summary: one more entry of the table, of no site (its name is empty, which no
+ * site's is), appended to p->wan. It must leave our own subnets out, as a site's entry would. */
+static int read_summary(const struct Sdwan__EdgeConfig *cfg, struct tplan *p,
+			struct tplan_site *site, struct tplan_error *err)
+{
+	site->first = p->n_wan;
+	for (size_t k = 0; k < cfg->n_wan_summary; k++) {
+		struct prefix *pf = &p->wan[p->n_wan];
+		char b[PREFIX_STRLEN], o[PREFIX_STRLEN];
+		if (ctl_msg_prefix_get(cfg->wan_summary[k], pf) != 0)
+			return fail(
+				err, INVALID, NULL,
+				"wan_summary[%zu] is not a prefix (4 or 16 address bytes, no host "
+				"bits set)",
+				k);
+		for (size_t i = 0; i < p->n_subnets; i++)
+			if (prefix_overlaps(pf, &p->subnets[i]))
+				return fail(err, INVALID, NULL,
+					    "wan_summary %s overlaps local subnet %s: the summary "
+					    "must leave this site's own prefixes out",
+					    prefix_format(pf, b), prefix_format(&p->subnets[i], o));
+		p->n_wan++;
+	}
+	site->count = p->n_wan - site->first;
+	p->wan_summarised = true;
+	return 0;
+}
+
 /* Read the WAN prefix table once: its sites in order, their prefixes, a by-name index, and
  * where our own site is in it. */
 static int read_wan(const struct Sdwan__EdgeConfig *cfg, struct tplan *p, struct tplan_error *err)
 {
-	size_t total = 0, n = cfg->n_wan_prefixes;
+	size_t total = cfg->n_wan_summary, n = cfg->n_wan_prefixes;
 
 	p->own_site = -1;
 	for (size_t s = 0; s < n; s++)
 		total += cfg->wan_prefixes[s]->n_prefixes;
-	p->sites = calloc(n ? n : 1, sizeof(*p->sites));
-	p->site_order = calloc(n ? n : 1, sizeof(*p->site_order));
+	p->sites = calloc(n + 1, sizeof(*p->sites));
+	p->site_order = calloc(n + 1, sizeof(*p->site_order));
 	p->wan = calloc(total ? total : 1, sizeof(*p->wan));
 	if (!p->sites || !p->site_order || !p->wan)
 		return -ENOMEM;
@@ -333,6 +365,13 @@ static int read_wan(const struct Sdwan__EdgeConfig *cfg, struct tplan *p, struct
 		p->site_order[s] = s;
 		if (strcmp(site->name, p->site) == 0)
 			p->own_site = (long)s;
+	}
+	if (cfg->n_wan_summary) {
+		int rc = read_summary(cfg, p, &p->sites[n], err);
+		if (rc)
+			return rc;
+		p->site_order[n] = n;
+		n++;
 	}
 	p->n_sites = n;
 	qsort_r(p->site_order, n, sizeof(*p->site_order), site_name_cmp, p);

@@ -11,12 +11,18 @@
  * 10,000-site WAN holds them once. The effective sets are the anti-spoofing table (our own
  * subnets are denied on every tunnel) and, for the remote side, the routes.
  *
+ * Summarised table. A spoke of a large WAN gets its own site and its tunnels' peer sites as
+ * entries of their own and every other site's prefixes aggregated (EdgeConfig.wan_summary),
+ * read as one more entry of the table that belongs to no site. Every rule here works on it
+ * unchanged: the summary never holds our own prefixes or a prefix a tunnel names itself.
+ *
  * Traffic selectors. IKE negotiates the effective sets themselves while they are small: a
  * tunnel that is not a transit tunnel, or a transit tunnel in a WAN whose prefix table (plus the
- * tunnel's own prefixes) has at most TPLAN_PREFIX_MAX prefixes. Beyond that a transit tunnel
- * negotiates every address of the families it carries (0.0.0.0/0, ::/0): it is a route-based
- * tunnel whose routes and anti-spoofing table still hold the exact sets. Both ends decide alike
- * because both compute it from the same WAN table and mirrored transit flags.
+ * tunnel's own prefixes) has at most TPLAN_PREFIX_MAX prefixes. Beyond that, or with a
+ * summarised table, a transit tunnel negotiates every address of the families it carries
+ * (0.0.0.0/0, ::/0): it is a route-based tunnel whose routes and anti-spoofing table still hold
+ * the exact sets. Both ends decide alike: both compute it from the same WAN table and mirrored
+ * transit flags, and the controller summarises only tables too large for exact selectors.
  *
  * Routes. Each remote prefix routes into the tunnel that names it directly (remote_prefixes);
  * a prefix only reachable through transit routes into the hub group when the tunnel is a hub
@@ -120,6 +126,8 @@ struct tplan {
 	struct prefix *wan; /* every site's prefixes, site after site */
 	size_t n_wan;
 	long own_site; /* our site's index in sites, -1 if the table has none */
+	/* The last entry of sites (name "") is EdgeConfig.wan_summary: the sites not listed */
+	bool wan_summarised;
 };
 
 /* Why a configuration was refused: the ConfigNack fields. */

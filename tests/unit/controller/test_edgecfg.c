@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/ctl_msg.h"
+#include "common/prefix_set.h"
 #include "controller/edgecfg.h"
 #include "controller/plan_diff.h"
 #include "controller/store.h"
@@ -491,6 +492,116 @@ Test(edgecfg, encode_with_cached_table_decodes_as_the_whole_config)
 	}
 	cr_expect_gt(spliced, 0, "the spokes of a hub-and-spoke WAN carry the table");
 	teardown_fx(&fx);
+	free(y);
+}
+
+/* Hubs h0 and h1 (172.16.0-1.0/24); spokes s0..s99 at 10.0.0-99.0/24, dual-homed; spoke v6 with
+ * an IPv4 and an IPv6 subnet. */
+static char *large_yaml(void)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *y = malloc(cap);
+	cr_assert_not_null(y);
+	len += (size_t)snprintf(y + len, cap - len,
+				"wan: large\ncontroller: {endpoint: \"tcp://192.0.2.10:7800\"}\n"
+				"type: hub-and-spoke\nsites:\n"
+				"  - name: h0\n    role: hub\n"
+				"    underlay: [{name: inet, address: 192.0.2.1}]\n"
+				"    subnets: [172.16.0.0/24]\n"
+				"  - name: h1\n    role: hub\n"
+				"    underlay: [{name: inet, address: 192.0.2.2}]\n"
+				"    subnets: [172.16.1.0/24]\n"
+				"  - name: v6\n    role: spoke\n    hubs: [h0, h1]\n"
+				"    underlay: [{name: inet, address: dynamic}]\n"
+				"    subnets: [10.200.0.0/24, 2001:db8:1::/48]\n");
+	for (unsigned i = 0; i < 100; i++)
+		len += (size_t)snprintf(y + len, cap - len,
+					"  - name: s%u\n    role: spoke\n    hubs: [h%u, h%u]\n"
+					"    underlay: [{name: inet, address: dynamic}]\n"
+					"    subnets: [10.0.%u.0/24]\n",
+					i, i & 1, !(i & 1), i);
+	cr_assert_lt(len, cap);
+	return y;
+}
+
+/* Append the prefixes of c's WAN table (listed sites and summary) to set. */
+static size_t table_prefixes(const Sdwan__EdgeConfig *c, struct prefix *set, size_t n)
+{
+	for (size_t k = 0; k < c->n_wan_prefixes; k++)
+		for (size_t j = 0; j < c->wan_prefixes[k]->n_prefixes; j++)
+			cr_assert_eq(ctl_msg_prefix_get(c->wan_prefixes[k]->prefixes[j], &set[n++]),
+				     0);
+	for (size_t j = 0; j < c->n_wan_summary; j++)
+		cr_assert_eq(ctl_msg_prefix_get(c->wan_summary[j], &set[n++]), 0);
+	return n;
+}
+
+/* A spoke of a large WAN lists its own site and its hubs; every other site is in a summary
+ * holding exactly their addresses in a handful of prefixes. Hubs keep the whole table. */
+Test(edgecfg, spokes_of_a_large_wan_carry_a_summary_of_the_other_sites)
+{
+	struct diag_list d = {0};
+	struct intent in;
+	struct edgecfg_wan *w = NULL;
+	char *y = large_yaml();
+	int rc = compile_text(y, &in, &d);
+	if (rc)
+		dump_diags(&d);
+	cr_assert_eq(rc, 0);
+	diag_list_free(&d);
+	cr_assert_eq(edgecfg_wan_new(in.plan, NULL, 0, 0, &w), 0);
+	const struct topo *t = in.topo;
+	/* Every site's prefixes, aggregated: what each table must cover, exactly. */
+	struct prefix all[128], got[160];
+	size_t n_all = 0;
+	for (size_t i = 0; i < t->n_sites; i++)
+		for (size_t j = 0; j < t->sites[i].n_subnets; j++)
+			all[n_all++] = t->sites[i].subnets[j].prefix;
+	n_all = prefix_set_aggregate(all, n_all);
+	for (uint32_t i = 0; i < t->n_sites; i++) {
+		struct edgecfg *ec = NULL;
+		cr_assert_eq(edgecfg_build(w, i, no_psk, NULL, &ec), 0);
+		const Sdwan__EdgeConfig *c = &ec->cfg;
+		if (t->sites[i].role == TOPO_ROLE_HUB) {
+			cr_expect_eq(c->n_wan_summary, 0, "%s", c->site);
+			cr_expect_eq(c->n_wan_prefixes, t->n_sites, "a hub keeps the whole table");
+			edgecfg_free(ec);
+			continue;
+		}
+		cr_assert_eq(c->n_wan_prefixes, 3, "%s: itself and its two hubs", c->site);
+		for (size_t k = 0; k < 3; k++) {
+			const char *s = c->wan_prefixes[k]->site;
+			cr_expect(strcmp(s, c->site) == 0 || strcmp(s, "h0") == 0 ||
+					  strcmp(s, "h1") == 0,
+				  "%s lists %s", c->site, s);
+		}
+		cr_expect_gt(c->n_wan_summary, 0);
+		cr_expect_leq(c->n_wan_summary, 16, "%s: %zu summary prefixes for 101 sites",
+			      c->site, c->n_wan_summary);
+		size_t n = table_prefixes(c, got, 0);
+		for (size_t a = 0; a < n; a++)
+			for (size_t b = a + 1; b < n; b++)
+				cr_expect(!prefix_overlaps(&got[a], &got[b]),
+					  "%s: entries %zu and %zu overlap", c->site, a, b);
+		n = prefix_set_aggregate(got, n);
+		cr_expect_eq(n, n_all, "%s: not the WAN's addresses", c->site);
+		for (size_t k = 0; k < n && k < n_all; k++)
+			cr_expect_eq(prefix_cmp(&got[k], &all[k]), 0, "%s: entry %zu", c->site, k);
+		/* It reaches the edge as built: encoded whole, not with the shared table. */
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		cr_assert_eq(edgecfg_encode(ec, 4, 1, &buf, &len), 0);
+		cr_expect_lt(len, 2048, "%s: %zu bytes", c->site, len);
+		struct Sdwan__Envelope *env = NULL;
+		cr_assert_eq(ctl_msg_decode(buf, len, CTL_MSG_MAX_SIZE, &env, NULL), 0);
+		cr_expect_eq(env->config->n_wan_summary, c->n_wan_summary);
+		cr_expect_eq(env->config->n_wan_prefixes, 3);
+		ctl_msg_free(env);
+		ctl_msg_buf_free(buf, len);
+		edgecfg_free(ec);
+	}
+	edgecfg_wan_free(w);
+	intent_free(&in);
 	free(y);
 }
 

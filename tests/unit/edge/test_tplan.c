@@ -666,3 +666,95 @@ Test(tplan, wan_table_refusals)
 	cr_assert_str_eq(err.tunnel, "h1:s");
 	cr_assert_not_null(strstr(err.reason, "site dc"), "%s", err.reason);
 }
+
+/* The fixture's spoke in a WAN of dc and 32 sites at 10.128.0-31.0/24, with the whole table or
+ * (summarised) only s, h1 and h2 listed and the rest as the controller summarises it. */
+static void summary_wan(struct fixture *f, bool summarised)
+{
+	fixture_init(f);
+	for (size_t i = 0; i < 32; i++) {
+		char a[16];
+		snprintf(f->names[i], sizeof(f->names[i]), "x%02zu", i);
+		snprintf(a, sizeof(a), "10.128.%zu.0", i);
+		wan(f, (int)(4 + i), f->names[i], a);
+	}
+	f->cfg.n_wan_prefixes = 36;
+	if (summarised) {
+		f->cfg.n_wan_prefixes = 3; /* s, h1, h2 */
+		pfx(f, "10.9.0.0", 24, &f->cfg.n_wan_summary, &f->cfg.wan_summary);
+		pfx(f, "10.128.0.0", 19, &f->cfg.n_wan_summary, &f->cfg.wan_summary);
+	}
+}
+
+/* Where addr goes (or whether it is allowed): the value, or UINT32_MAX for no entry. */
+static uint32_t lookup(const struct lpm *l, const char *addr)
+{
+	struct ip_addr a = A(addr);
+	uint32_t v = 0;
+	return lpm_lookup(l, &a, &v) ? v : UINT32_MAX;
+}
+
+Test(tplan, summarised_table_routes_and_filters_as_the_whole_table)
+{
+	static const char *const probes[] = {
+		"10.91.0.7",   "10.92.0.7",     "10.9.0.2",    "10.1.0.9",       "10.128.0.1",
+		"10.128.17.5", "10.128.31.255", "10.128.32.1", "10.127.255.255", "10.200.0.1"};
+	struct fixture whole, summary;
+	struct tplan *pw, *ps;
+	struct tplan_error err;
+	uint32_t ids[2] = {5, 9};
+
+	summary_wan(&whole, false);
+	summary_wan(&summary, true);
+	cr_assert_eq(tplan_build(&whole.cfg, false, &pw, &err), 0, "%s", err.reason);
+	cr_assert_eq(tplan_build(&summary.cfg, false, &ps, &err), 0, "%s", err.reason);
+	cr_assert(ps->wan_summarised);
+	cr_assert_eq(ps->n_wan, 5, "3 listed sites and 2 summary prefixes, not 36");
+	for (size_t i = 0; i < 2; i++) {
+		/* The whole table is too large for exact selectors: both ends route-based. */
+		cr_expect(pw->tunnels[i].wide_ts);
+		cr_expect(ps->tunnels[i].wide_ts, "a summary makes the transit tunnel route-based");
+	}
+	bool lives[][2] = {{true, true}, {false, true}, {true, false}};
+	for (size_t l = 0; l < 3; l++) {
+		struct lpm *rw, *rs;
+		cr_assert_eq(tplan_routes_live(pw, ids, lives[l], &rw), 0);
+		cr_assert_eq(tplan_routes_live(ps, ids, lives[l], &rs), 0);
+		for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++)
+			cr_expect_eq(lookup(rs, probes[k]), lookup(rw, probes[k]),
+				     "route to %s with tunnels up %d/%d", probes[k], lives[l][0],
+				     lives[l][1]);
+		lpm_free(rw);
+		lpm_free(rs);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		struct lpm *aw, *as;
+		cr_assert_eq(tplan_allowed(pw, &pw->tunnels[i], &aw), 0);
+		cr_assert_eq(tplan_allowed(ps, &ps->tunnels[i], &as), 0);
+		for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++)
+			cr_expect_eq(lookup(as, probes[k]), lookup(aw, probes[k]),
+				     "source %s on tunnel %zu", probes[k], i);
+		lpm_free(aw);
+		lpm_free(as);
+	}
+	tplan_free(pw);
+	tplan_free(ps);
+}
+
+Test(tplan, summary_refusals)
+{
+	struct fixture f;
+	struct tplan *p;
+	struct tplan_error err;
+
+	summary_wan(&f, true);
+	f.cfg.wan_summary[1]->addr.data[3] = 1; /* host bits */
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), -EINVAL);
+	cr_assert_not_null(strstr(err.reason, "wan_summary[1]"), "%s", err.reason);
+	summary_wan(&f, true);
+	f.cfg.wan_summary[0]->len = 8; /* 10.0.0.0/8 holds our own 10.1.0.0/24 */
+	f.cfg.wan_summary[0]->addr.data[1] = 0;
+	cr_assert_eq(tplan_build(&f.cfg, false, &p, &err), -EINVAL);
+	cr_assert_not_null(strstr(err.reason, "overlaps local subnet 10.1.0.0/24"), "%s",
+			   err.reason);
+}
