@@ -113,6 +113,20 @@ static int check_duplicate_keys(struct builder *b, const struct ynode *map)
 {
 	if (map->n < 2)
 		return 0;
+	if (map->n <= 16) {
+		/* Every map of a topology file: pairwise, without a copy to sort. */
+		int rc = 0;
+		for (size_t i = 1; i < map->n; i++)
+			for (size_t k = i; k-- > 0;)
+				if (strcmp(map->items[2 * i]->str, map->items[2 * k]->str) == 0) {
+					diag_add_note(b->diags, map->items[2 * i]->pos,
+						      map->items[2 * k]->pos, "first defined here",
+						      "duplicate key '%s'", map->items[2 * i]->str);
+					rc = -EINVAL;
+					break;
+				}
+		return rc;
+	}
 	struct ynode **keys = malloc(map->n * sizeof(struct ynode *));
 	if (!keys)
 		return -ENOMEM;
@@ -142,9 +156,10 @@ static int open_collection(struct builder *b, enum ynode_kind kind, yaml_mark_t 
 	struct ynode *n = node_new(b, kind, mark);
 	if (!n)
 		return -EINVAL;
+	/* The frame keeps its kids buffer from earlier collections at this depth. */
 	struct frame *f = &b->stack[b->depth++];
-	memset(f, 0, sizeof(*f));
 	f->node = n;
+	f->n = 0;
 	return 0;
 }
 
@@ -169,8 +184,8 @@ static int close_collection(struct builder *b)
 	if (rc == 0)
 		rc = attach(b, n);
 out:
-	free(f->kids);
-	f->kids = NULL;
+	f->node = NULL;
+	f->n = 0;
 	return rc;
 }
 
@@ -281,8 +296,8 @@ out:
 	if (parser_ok)
 		yaml_parser_delete(&parser);
 	if (b.stack) {
-		while (b.depth > 0)
-			free(b.stack[--b.depth].kids);
+		for (size_t i = 0; i <= limits->max_depth; i++)
+			free(b.stack[i].kids);
 		free(b.stack);
 	}
 	if (rc != 0) {

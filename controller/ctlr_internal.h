@@ -166,7 +166,9 @@ struct ctlr {
 	uv_check_t check;
 	uv_timer_t tick;
 	uv_timer_t debounce;
-	uv_timer_t verify; /* the full pass after a plan-diff-guided load */
+	uv_timer_t verify;      /* the full pass after a plan-diff-guided load, in chunks */
+	size_t verify_next;     /* the pass's next site, by index in the topology */
+	uint64_t verify_missed; /* configs the pass found changed so far */
 	uv_fs_event_t watch;
 	uv_pipe_t admin;
 	struct ctlr_admin_conn *admin_conns;
@@ -178,8 +180,11 @@ struct ctlr {
 	uint64_t counters[CTLR_C_COUNT];
 	struct ctlr_bucket buckets[CTLR_BUCKETS];
 	struct log_ratelimit rl;
-	/* Reachability for hubs (controller/ctlr_reroute.h). */
+	/* Reachability for hubs (controller/ctlr_reroute.h). Stale from a plan load until
+	 * rebuilt at the end of that loop iteration: health reports are not applied to it
+	 * meanwhile (the next ones will be), anything else rebuilds it first. */
 	struct reroute *reroute;
+	bool reroute_stale;
 };
 
 /* Wall clock, Unix ms. */

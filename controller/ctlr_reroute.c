@@ -28,22 +28,27 @@ void ctlr__reroute_plan(struct ctlr *c)
 	}
 	reroute_free(c->reroute);
 	c->reroute = next;
+	c->reroute_stale = false;
 }
 
 void ctlr__reroute_health(struct ctlr *c, const struct ctlr_site *s, const Sdwan__HealthReport *h)
 {
-	if (c->reroute && s->topo >= 0)
+	if (c->reroute && !c->reroute_stale && s->topo >= 0)
 		reroute_health(c->reroute, (uint32_t)s->topo, h);
 }
 
 void ctlr__reroute_event(struct ctlr *c, const struct ctlr_site *s, const Sdwan__Event *ev)
 {
+	if (c->reroute_stale)
+		ctlr__reroute_plan(c);
 	if (c->reroute && s->topo >= 0)
 		reroute_event(c->reroute, (uint32_t)s->topo, ev);
 }
 
 void ctlr__reroute_tick(struct ctlr *c)
 {
+	if (c->reroute_stale)
+		ctlr__reroute_plan(c);
 	for (size_t i = 0; c->reroute && i < c->n_sites; i++) {
 		const struct ctlr_site *s = c->sites[i];
 		if (s->topo >= 0 && !s->connected &&
@@ -87,6 +92,6 @@ static bool send_list(void *arg, uint32_t site, const Sdwan__Reachability *msg)
 
 void ctlr__reroute_flush(struct ctlr *c)
 {
-	if (c->reroute)
+	if (c->reroute && !c->reroute_stale)
 		(void)reroute_flush(c->reroute, ctlr__now_ms(), send_list, c);
 }

@@ -9,10 +9,12 @@
 
 #include "controller/ctlr_internal.h"
 
-/* A plan was loaded (c->in.plan): start over from it, keeping what is known of the WAN. */
+/* A plan was loaded (c->in.plan): start over from it, keeping what is known of the WAN. A load
+ * only marks the reachability stale (c->reroute_stale); this rebuilds it, at the end of the
+ * iteration or first thing in the calls below that need it. */
 void ctlr__reroute_plan(struct ctlr *c);
 
-/* Site s sent a health report / an event. */
+/* Site s sent a health report (ignored while stale: the next one counts) / an event. */
 void ctlr__reroute_health(struct ctlr *c, const struct ctlr_site *s, const Sdwan__HealthReport *h);
 void ctlr__reroute_event(struct ctlr *c, const struct ctlr_site *s, const Sdwan__Event *ev);
 

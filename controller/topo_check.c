@@ -231,17 +231,20 @@ static void report_overlap(const struct topo *t, const struct subnet_ref *x,
  * Sorted by start address, a prefix overlaps an earlier one exactly when it starts at or before
  * the furthest end seen so far in its family; that earlier "cover" is the one to name.
  */
-static void check_overlaps(const struct topo *t, const struct subnet_ref *refs, size_t n,
+static bool check_overlaps(const struct topo *t, const struct subnet_ref *refs, size_t n,
 			   struct diag_list *d)
 {
+	bool any = false;
 	const struct subnet_ref *cover = NULL;
 	struct ip_addr cover_end = {0};
 	for (size_t i = 0; i < n; i++) {
 		const struct subnet_ref *r = &refs[i];
 		const struct prefix *p = &r->subnet->prefix;
 		if (cover && cover->subnet->prefix.addr.family == p->addr.family &&
-		    ip_addr_cmp(&p->addr, &cover_end) <= 0)
+		    ip_addr_cmp(&p->addr, &cover_end) <= 0) {
 			report_overlap(t, r, cover, d);
+			any = true;
+		}
 		struct ip_addr end = prefix_last_addr(p);
 		if (!cover || cover->subnet->prefix.addr.family != p->addr.family ||
 		    ip_addr_cmp(&end, &cover_end) > 0) {
@@ -249,12 +252,15 @@ static void check_overlaps(const struct topo *t, const struct subnet_ref *refs, 
 			cover_end = end;
 		}
 	}
+	return any;
 }
 
-/* The subnet containing a, if any: the last one starting at or before a, given no overlaps. */
+/* The subnet containing a, if any: without overlaps, the last one starting at or before a;
+ * with them (already reported), one of the few before it. */
 static const struct subnet_ref *subnet_of(const struct subnet_ref *refs, size_t n,
-					  const struct ip_addr *a)
+					  const struct ip_addr *a, bool overlaps)
 {
+	size_t scan = overlaps ? 64 : 1;
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -268,8 +274,8 @@ static const struct subnet_ref *subnet_of(const struct subnet_ref *refs, size_t 
 			return &refs[i];
 		if (refs[i].subnet->prefix.addr.family != a->family)
 			break;
-		if (lo - i > 64)
-			break; /* bounded: only overlapping (already reported) subnets get here */
+		if (lo - i >= scan)
+			break;
 	}
 	return NULL;
 }
@@ -291,7 +297,7 @@ static int cmp_link_ref(const void *a, const void *b)
 }
 
 static void check_underlay(const struct topo *t, const struct subnet_ref *subnets, size_t n_sub,
-			   struct diag_list *d)
+			   bool overlaps, struct diag_list *d)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < t->n_sites; i++)
@@ -323,7 +329,7 @@ static void check_underlay(const struct topo *t, const struct subnet_ref *subnet
 				      "underlay address %s is used twice; each link needs its own "
 				      "address",
 				      ip_addr_format(&l->addr, a));
-		const struct subnet_ref *in = subnet_of(subnets, n_sub, &l->addr);
+		const struct subnet_ref *in = subnet_of(subnets, n_sub, &l->addr, overlaps);
 		if (in)
 			diag_add_note(d, l->addr_pos, in->subnet->pos, "the subnet is here",
 				      "underlay address %s lies inside subnet %s of site '%s': "
@@ -403,8 +409,8 @@ size_t topo_check(struct topo *t, struct diag_list *diags)
 	size_t n_sub = 0;
 	struct subnet_ref *subnets = collect_subnets(t, &n_sub);
 	if (subnets) {
-		check_overlaps(t, subnets, n_sub, diags);
-		check_underlay(t, subnets, n_sub, diags);
+		bool overlaps = check_overlaps(t, subnets, n_sub, diags);
+		check_underlay(t, subnets, n_sub, overlaps, diags);
 		free(subnets);
 	}
 

@@ -12,7 +12,8 @@
  * edges' CURVE keys, ECDSA keys and CSRs before the clock starts (edge-side work, reported
  * separately). Figures printed: enrollment + convergence wall time, controller peak RSS
  * (VmHWM) and CPU time, and the one-site change latency (apply sent -> config received ->
- * ack sent), the median of several changes.
+ * ack sent), the median of several changes made one second apart while every edge keeps
+ * reporting health.
  *
  * Targets (issue 3): 10,000 edges in < 60 s, peak RSS < 512 MiB, one-site change < 100 ms.
  */
@@ -485,7 +486,8 @@ static double one_change(struct sim *sim, struct edge *edges, unsigned n_local, 
  * the machine's hard limit of 20,000 with room for the enrollment sockets. */
 enum {
 	EDGES_PER_WORKER = 5000,
-	MAX_WORKERS = 16
+	MAX_WORKERS = 16,
+	CHANGE_SPACING_MS = 1000, /* between the measured changes */
 };
 
 struct worker {
@@ -675,6 +677,9 @@ int main(int argc, char **argv)
 	double lat[7];
 	unsigned nl = 0;
 	for (unsigned k = 0; k < 7 && done == n; k++) {
+		/* As an operator's changes come: one after the other, not within the tens of ms of
+		 * background work a load leaves (the verify pass, the hubs' reachability). */
+		usleep(CHANGE_SPACING_MS * 1000);
 		double d = worker_change(&wk[0], 20 + k);
 		if (d >= 0)
 			lat[nl++] = d;
