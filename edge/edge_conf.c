@@ -54,9 +54,9 @@ struct loader {
 };
 
 static const char *const top_keys[] = {
-	"generation", "site",    "role",         "wan_name",           "local_subnets",
-	"links",      "tunnels", "wan_prefixes", "failback_hold_down", "health_interval",
-	"local",
+	"generation", "site",        "role",         "wan_name",           "local_subnets",
+	"links",      "tunnels",     "wan_prefixes", "failback_hold_down", "health_interval",
+	"local",      "wan_summary",
 };
 static const char *const tunnel_keys[] = {
 	"name",
@@ -1042,6 +1042,8 @@ static void load_root(struct loader *ld, const struct ynode *root)
 		load_tunnels(ld, v, &cert_tunnel);
 	if ((v = ynode_get(root, "wan_prefixes")))
 		load_wan_prefixes(ld, v);
+	if ((v = ynode_get(root, "wan_summary")))
+		load_prefix_list(ld, v, "wan_summary", &cfg->wan_summary, &cfg->n_wan_summary);
 	const struct ynode *local = ynode_get(root, "local");
 	if (local)
 		load_local(ld, local);

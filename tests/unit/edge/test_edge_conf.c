@@ -72,6 +72,8 @@ static const struct ecase cases[] = {
 	 "health_interval 1ms is out of range; allowed: 100ms to 1h"},
 	{"subnet host bits", "site: b1\nlocal_subnets: [10.1.0.1/24]\n", 2, 17,
 	 "has host bits set; did you mean 10.1.0.0/24?"},
+	{"summary host bits", "site: b1\nwan_summary: [10.8.0.1/13]\n", 2, 15,
+	 "has host bits set; did you mean 10.8.0.0/13?"},
 	{"subnet without length", "site: b1\nlocal_subnets: [10.1.0.0]\n", 2, 17,
 	 "has no prefix length; write e.g. 10.1.0.0/24"},
 	{"subnets not a list", "site: b1\nlocal_subnets: 10.1.0.0/24\n", 2, 16,
@@ -177,6 +179,7 @@ static const char full[] = "generation: 7\n"
 			   "wan_prefixes:\n"
 			   "  - {site: hq, prefixes: [10.0.0.0/16]}\n"
 			   "  - {site: b1, prefixes: [10.1.0.0/24]}\n"
+			   "wan_summary: [10.8.0.0/13, 10.1.128.0/17]\n"
 			   "tunnels:\n"
 			   "  - name: hq:b1\n"
 			   "    peer_site: hq\n"
@@ -238,6 +241,9 @@ Test(edge_conf, full_file_maps_every_field)
 	cr_expect_eq(cfg->health_interval_ms, 2000);
 	cr_assert_eq(cfg->n_wan_prefixes, 2);
 	cr_expect_str_eq(cfg->wan_prefixes[1]->site, "b1");
+	cr_assert_eq(cfg->n_wan_summary, 2);
+	cr_assert_eq(ctl_msg_prefix_get(cfg->wan_summary[1], &p), 0);
+	cr_expect_str_eq(prefix_format(&p, buf), "10.1.128.0/17");
 	cr_assert_eq(cfg->n_tunnels, 1);
 	const Sdwan__Tunnel *t = cfg->tunnels[0];
 	cr_expect_str_eq(t->name, "hq:b1");
