@@ -302,10 +302,20 @@ static bool carried_changed(const struct differ *df, uint32_t site, uint32_t pee
 	return m->subnet_changes > (m->subnets_changed[peer] ? 1u : 0u);
 }
 
-static void diff_tunnel(const struct differ *df, const struct plan_tunnel *a,
-			const struct plan_tunnel *b, struct details *dt)
+/* Which ends' configurations a tunnel change touches: bit 0 the initiator's, bit 1 the
+ * responder's. */
+enum {
+	END_INITIATOR = 1,
+	END_RESPONDER = 2
+};
+
+/* What changed in a tunnel present in both plans, into dt; returns the ends whose
+ * configuration it changes (0 if nothing did). */
+static unsigned diff_tunnel(const struct differ *df, const struct plan_tunnel *a,
+			    const struct plan_tunnel *b, struct details *dt)
 {
 	const struct plan *o = df->o, *n = df->n;
+	size_t before = dt->len;
 	if (a->kind != b->kind)
 		details_add(dt, "kind: %s -> %s", plan_kind_name(a->kind), plan_kind_name(b->kind));
 	if (df->m.old_to_new[a->initiator] != b->initiator)
@@ -314,8 +324,6 @@ static void diff_tunnel(const struct differ *df, const struct plan_tunnel *a,
 	diff_profiles(dt, &o->profiles[a->profile], &n->profiles[b->profile]);
 	if (a->mtu != b->mtu)
 		details_add(dt, "mtu: %u -> %u", a->mtu, b->mtu);
-	if (a->hub_priority != b->hub_priority)
-		details_add(dt, "hub priority: %u -> %u", a->hub_priority, b->hub_priority);
 	uint32_t ends[2] = {b->initiator, b->responder};
 	for (int i = 0; i < 2; i++) {
 		if (df->m.addresses_changed[ends[i]])
@@ -323,6 +331,16 @@ static void diff_tunnel(const struct differ *df, const struct plan_tunnel *a,
 		if (carried_changed(df, ends[i], ends[1 - i]))
 			details_add(dt, "prefixes carried from %s changed", sname(n, ends[i]));
 	}
+	unsigned touched = dt->len != before ? END_INITIATOR | END_RESPONDER : 0;
+	if (a->hub_priority != b->hub_priority) {
+		details_add(dt, "hub priority: %u -> %u", a->hub_priority, b->hub_priority);
+		/* Only an end whose peer is a hub has a preference for it (edgecfg.c): a spoke
+		 * reordering its hubs changes its own config, not the hubs'. */
+		for (int i = 0; i < 2; i++)
+			if (n->topo->sites[ends[1 - i]].role == TOPO_ROLE_HUB)
+				touched |= i == 0 ? END_INITIATOR : END_RESPONDER;
+	}
+	return touched;
 }
 
 static int push_tunnel(struct differ *df, enum plan_change ch, const struct plan_tunnel *a,
@@ -394,12 +412,14 @@ static int diff_tunnels(struct differ *df)
 			continue;
 		}
 		struct details dt = {NULL, 0};
-		diff_tunnel(df, a, b, &dt);
+		unsigned touched = diff_tunnel(df, a, b, &dt);
 		if (dt.s) {
 			plan_tunnel_name(df->n, b, buf, sizeof(buf));
 			rc = push_tunnel(df, PLAN_CHANGE_CHANGED, a, b, dt.s);
-			mark_edge(df, b->initiator, buf, "changed");
-			mark_edge(df, b->responder, buf, "changed");
+			if (touched & END_INITIATOR)
+				mark_edge(df, b->initiator, buf, "changed");
+			if (touched & END_RESPONDER)
+				mark_edge(df, b->responder, buf, "changed");
 		}
 		i++;
 		j++;
