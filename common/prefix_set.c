@@ -38,7 +38,8 @@ size_t prefix_set_aggregate(struct prefix *set, size_t n)
 {
 	size_t kept = 0;
 
-	qsort(set, n, sizeof(*set), prefix_qcmp);
+	if (n > 1)
+		qsort(set, n, sizeof(*set), prefix_qcmp);
 	for (size_t i = 0; i < n; i++) {
 		/* In address order, an entry covering this one is the last kept: everything between
 		 * the two lies inside it and was dropped. */

@@ -424,7 +424,7 @@ static int diff_tunnels(struct differ *df)
 		i++;
 		j++;
 	}
-	if (rc == 0)
+	if (rc == 0 && df->d->n_tunnels > 1)
 		qsort(df->d->tunnels, df->d->n_tunnels, sizeof(*df->d->tunnels), cmp_diff_tunnel);
 out:
 	free(ko);
