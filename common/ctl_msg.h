@@ -39,6 +39,14 @@
  * subnet each is about 1.8 MiB; ZMQ_MAXMSGSIZE should be set to the same value. */
 #define CTL_MSG_MAX_SIZE ((size_t)16 * 1024 * 1024)
 
+/* EnrollRequest.features / HealthReport.features: what an edge build understands beyond the
+ * first release of protocol 1. The controller sends a feature's fields only to edges that
+ * announced it: an older edge would ignore them (protobuf skips unknown fields) and misread the
+ * rest. */
+#define CTL_FEATURE_WAN_SUMMARY ((uint64_t)1 << 0) /* reads EdgeConfig.wan_summary */
+/* Every feature of this build's edge. */
+#define CTL_FEATURES_EDGE CTL_FEATURE_WAN_SUMMARY
+
 /* The controller summarises the WAN prefix table (EdgeConfig.wan_summary) only for a table of
  * more than this many prefixes. A transit tunnel negotiates its exact prefix sets as traffic
  * selectors only while they fit in the IKE limit, and whole address families once the table is

@@ -576,6 +576,8 @@ static int assign_generations(struct ctlr *c, struct edgecfg_wan *wan, const str
 		else {
 			s->topo = (long)i;
 			rc = edgecfg_wan_cut_off(wan, (uint32_t)i, s->revoked);
+			if (rc == 0)
+				rc = edgecfg_wan_features(wan, (uint32_t)i, s->features);
 		}
 	}
 	for (size_t k = 0; d && named && rc == 0 && k < d->n_edges; k++) {
@@ -602,6 +604,22 @@ static long rebuild_all(struct ctlr *c)
 	for (size_t i = 0; i < c->n_sites; i++)
 		ctlr__push_maybe(c, c->sites[i]);
 	return updated;
+}
+
+void ctlr__site_rebuild(struct ctlr *c, struct ctlr_site *s)
+{
+	if (!c->wan || s->topo < 0)
+		return;
+	uint32_t updated = 0;
+	int rc = edgecfg_wan_features(c->wan, (uint32_t)s->topo, s->features);
+	if (rc == 0)
+		rc = build_sites(c, c->wan, NULL, (size_t)s->topo, (size_t)s->topo + 1, &updated);
+	if (rc != 0) {
+		LOG_ERR(CTL, "configuration not rebuilt", "site=%s err=%s", s->name,
+			sdw_strerror(rc));
+		return;
+	}
+	ctlr__push_maybe(c, s);
 }
 
 void ctlr__regenerate(struct ctlr *c)
@@ -976,6 +994,7 @@ static int load_sites(struct ctlr *c)
 		}
 		s->enrolled = true;
 		s->revoked = v[i].revoked;
+		s->features = v[i].features;
 		memcpy(s->curve_key, v[i].curve_key, sizeof(s->curve_key));
 		s->last_seen_ms = v[i].last_seen_ms;
 	}

@@ -94,8 +94,8 @@ static enum ctlr_counter token_counter(enum store_token_status s, Sdwan__CertSta
 
 /* Token redeemed, certificate issued and edge recorded: one savepoint, all or nothing. */
 static int enroll_commit(struct ctlr *c, const struct token_line *tl, X509_REQ *csr,
-			 const uint8_t key[static STORE_KEY_LEN], struct enroll_reply *r,
-			 enum ctlr_counter *counter)
+			 const uint8_t key[static STORE_KEY_LEN], uint64_t features,
+			 struct enroll_reply *r, enum ctlr_counter *counter)
 {
 	enum store_token_status ts = STORE_TOKEN_UNKNOWN;
 	X509 *cert = NULL;
@@ -144,6 +144,8 @@ static int enroll_commit(struct ctlr *c, const struct token_line *tl, X509_REQ *
 			pem = (uint8_t *)pem_str;
 			pem_str[pem_len] = '\0';
 			rc = store_edge_add(c->st, tl->site, key, pem_str, now);
+			if (rc == 0)
+				rc = store_edge_features_set(c->st, tl->site, features);
 		} else {
 			rc = -ENOMEM;
 		}
@@ -206,7 +208,8 @@ static void enroll(struct ctlr *c, const Sdwan__EnrollRequest *req, const zmq_ms
 			      why[0] ? why : "not a DER PKCS#10 request");
 		goto out;
 	}
-	if (enroll_commit(c, &tl, csr, req->curve_public_key.data, r, counter) == 0) {
+	if (enroll_commit(c, &tl, csr, req->curve_public_key.data, req->features, r, counter) ==
+	    0) {
 		*counter = CTLR_C_ENROLL_OK;
 		r->status = SDWAN__CERT_STATUS__CERT_STATUS_OK;
 		struct ctlr_site *ms = ctlr__site_get(c, tl.site);
@@ -214,13 +217,17 @@ static void enroll(struct ctlr *c, const Sdwan__EnrollRequest *req, const zmq_ms
 			/* An old session of the site's previous key goes now. */
 			ctlr__site_drop(c, ms, "re-enrolled");
 			bool was_revoked = ms->revoked;
+			bool new_features = ms->features != req->features;
 			ms->enrolled = true;
 			ms->revoked = false;
 			ms->applied = 0;
+			ms->features = req->features;
 			memcpy(ms->curve_key, req->curve_public_key.data, STORE_KEY_LEN);
 			/* Its peers get their tunnels to it back. */
 			if (was_revoked)
 				ctlr__regenerate(c);
+			else if (new_features)
+				ctlr__site_rebuild(c, ms);
 		}
 		ctlr__event(c, tl.site, NULL, "enrolled", req->software_version);
 	}
@@ -353,6 +360,15 @@ static void on_health(struct ctlr *c, struct ctlr_site *s, const Sdwan__HealthRe
 	s->tunnels_total = (uint32_t)h->n_tunnels;
 	s->tunnels_up = up;
 	(void)snprintf(s->active_hub, sizeof(s->active_hub), "%s", h->active_hub);
+	if (h->features != s->features) {
+		/* The edge was upgraded or downgraded in place: configs follow what it reads. */
+		LOG_NOTICE(CTL, "edge features changed", "site=%s features=%#" PRIx64 "->%#" PRIx64,
+			   s->name, s->features, h->features);
+		s->features = h->features;
+		if (ctlr__tx(c) != 0 || store_edge_features_set(c->st, s->name, s->features) != 0)
+			c->counters[CTLR_C_STORE_ERRORS]++;
+		ctlr__site_rebuild(c, s);
+	}
 	/* Keep the report as it came (the envelope is a superset: re-encode the body only). */
 	size_t len = sdwan__health_report__get_packed_size(h);
 	uint8_t *buf = len <= STORE_REPORT_MAX ? malloc(len ? len : 1) : NULL;

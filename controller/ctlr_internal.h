@@ -69,6 +69,7 @@ struct ctlr_site {
 	long topo; /* index in the current topology; -1 when not in it */
 	bool enrolled;
 	bool revoked;
+	uint64_t features; /* CTL_FEATURE_* bits its edge announced; decides what configs carry */
 	uint8_t curve_key[STORE_KEY_LEN];
 	/* configuration */
 	uint64_t generation; /* current generation of the site's config; 0: none */
@@ -245,6 +246,10 @@ int ctlr__revoke(struct ctlr *c, const char *site) __attribute__((warn_unused_re
  * enrolled again) and push the ones that changed. A failure (memory, store) is logged; the
  * next topology load or revocation rebuilds again. */
 void ctlr__regenerate(struct ctlr *c);
+
+/* s's edge announced other features (s->features): build its config for them, push if it
+ * changed. */
+void ctlr__site_rebuild(struct ctlr *c, struct ctlr_site *s);
 
 /* Send a Command to site's edge. Returns 0 (handed over), -ENOTCONN, -ENOENT, -errno. */
 int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, const char *tunnel,

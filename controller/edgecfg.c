@@ -35,6 +35,7 @@ struct edgecfg_wan {
 	Sdwan__SitePrefixes **wan_prefixes;
 	size_t n_wan_prefixes;
 	bool *cut_off;        /* per site: its tunnels are left out of every config */
+	uint64_t *features;   /* per site: CTL_FEATURE_* bits its edge understands */
 	uint8_t *wan_encoded; /* the table as a config's field-7 entries, encoded once */
 	size_t wan_encoded_len;
 	uint8_t wan_digest[EDGECFG_DIGEST_LEN];
@@ -178,9 +179,11 @@ int edgecfg_wan_new(const struct plan *p, const uint8_t *ca_der, size_t ca_len,
 	w->esp = arena_alloc(&w->arena, (p->n_profiles + 1) * sizeof(*w->esp));
 	w->ca_der = arena_alloc(&w->arena, ca_len + 1);
 	w->cut_off = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(*w->cut_off));
-	if (!w->sites || !w->ike || !w->esp || !w->ca_der || !w->cut_off)
+	w->features = arena_alloc(&w->arena, (t->n_sites + 1) * sizeof(*w->features));
+	if (!w->sites || !w->ike || !w->esp || !w->ca_der || !w->cut_off || !w->features)
 		goto err;
 	memset(w->cut_off, 0, (t->n_sites + 1) * sizeof(*w->cut_off));
+	memset(w->features, 0, (t->n_sites + 1) * sizeof(*w->features));
 	memcpy(w->ca_der, ca_der ? ca_der : (const uint8_t *)"", ca_len);
 	w->ca_len = ca_len;
 	for (size_t i = 0; i < p->n_profiles; i++) {
@@ -224,6 +227,14 @@ int edgecfg_wan_cut_off(struct edgecfg_wan *w, uint32_t site, bool cut)
 	if (site >= w->plan->topo->n_sites)
 		return -EINVAL;
 	w->cut_off[site] = cut;
+	return 0;
+}
+
+int edgecfg_wan_features(struct edgecfg_wan *w, uint32_t site, uint64_t features)
+{
+	if (site >= w->plan->topo->n_sites)
+		return -EINVAL;
+	w->features[site] = features;
 	return 0;
 }
 
@@ -501,8 +512,10 @@ int edgecfg_build(const struct edgecfg_wan *w, uint32_t site, edgecfg_psk_fn *ps
 	for (size_t i = 0; i < n; i++)
 		transit = transit || ec->tunnel_store[i].local_transit ||
 			  ec->tunnel_store[i].remote_transit;
-	if (transit && w->n_aggregate && s->role != TOPO_ROLE_HUB) {
-		/* Hubs keep the whole table: the controller's Reachability names any site. */
+	if (transit && w->n_aggregate && s->role != TOPO_ROLE_HUB &&
+	    (w->features[site] & CTL_FEATURE_WAN_SUMMARY)) {
+		/* Hubs keep the whole table: the controller's Reachability names any site. An edge
+		 * that did not announce summaries would ignore one and lose those routes. */
 		rc = summarise(w, site, ec);
 		if (rc != 0)
 			goto err;

@@ -11,10 +11,11 @@
  *   struct edgecfg       one site's EdgeConfig; its arrays borrow from the edgecfg_wan, its
  *                        tunnels and PSKs are its own.
  *
- * WAN table. Hubs (and every edge of a small WAN) get the whole table. A spoke of a WAN whose
- * table exceeds CTL_MSG_SUMMARY_MIN_PREFIXES and aggregates to at most half its size gets its own
- * site and its tunnels' peer sites listed, and the rest as wan_summary: the WAN's aggregate,
- * split around the listed prefixes, which are left out. With structured addressing that is a
+ * WAN table. Hubs (and every edge of a small WAN) get the whole table. A spoke that announced
+ * CTL_FEATURE_WAN_SUMMARY, in a WAN whose table exceeds CTL_MSG_SUMMARY_MIN_PREFIXES and
+ * aggregates to at most half its size, gets its own site and its tunnels' peer sites listed, and
+ * the rest as wan_summary: the WAN's aggregate, split around the listed prefixes, which are left
+ * out. With structured addressing that is a
  * handful of prefixes instead of one entry per site (10,000 sites: ~1 KB configs, not 200 KB).
  *
  * Digest: SHA-256 over the config encoded without generation and without the shared WAN table,
@@ -106,6 +107,14 @@ const struct plan *edgecfg_wan_plan(const struct edgecfg_wan *w);
  * as an IKE peer. Returns 0, or -EINVAL for a site out of range.
  */
 int edgecfg_wan_cut_off(struct edgecfg_wan *w, uint32_t site, bool cut);
+
+/*
+ * What site's edge understands (CTL_FEATURE_* bits, as it announced them): configs built from w
+ * from now on use only those features; a spoke gets a summarised table only with
+ * CTL_FEATURE_WAN_SUMMARY. Every site starts with none. Returns 0, or -EINVAL for a site out
+ * of range.
+ */
+int edgecfg_wan_features(struct edgecfg_wan *w, uint32_t site, uint64_t features);
 
 /*
  * Build site's configuration (site: index into the plan's topology) and its digest. psk is

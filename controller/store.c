@@ -37,6 +37,7 @@ enum stmt_id {
 	S_EDGE_REVOKE,
 	S_EDGE_RENEW,
 	S_EDGE_SEEN,
+	S_EDGE_FEATURES,
 	S_EDGE_GET,
 	S_EDGE_BY_KEY,
 	S_EDGE_LIST,
@@ -61,7 +62,7 @@ enum stmt_id {
 	S_COUNT,
 };
 
-#define EDGE_COLS  "site, curve_key, cert_pem, enrolled_at, last_seen, revoked, revoked_at"
+#define EDGE_COLS  "site, curve_key, cert_pem, enrolled_at, last_seen, revoked, revoked_at, features"
 #define EVENT_COLS "id, at, site, tunnel, kind, detail"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -88,6 +89,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			 " WHERE site = ?1 AND revoked = 0",
 	[S_EDGE_SEEN] =
 		"UPDATE edge SET last_seen = MAX(COALESCE(last_seen, 0), ?2) WHERE site = ?1",
+	[S_EDGE_FEATURES] = "UPDATE edge SET features = ?2 WHERE site = ?1",
 	[S_EDGE_GET] = "SELECT " EDGE_COLS " FROM edge WHERE site = ?1",
 	[S_EDGE_BY_KEY] = "SELECT " EDGE_COLS " FROM edge WHERE curve_key = ?1",
 	[S_EDGE_LIST] = "SELECT " EDGE_COLS " FROM edge ORDER BY site",
@@ -193,6 +195,9 @@ static const struct migration migrations[] = {
 	    " tunnel TEXT PRIMARY KEY NOT NULL,"
 	    " psk BLOB NOT NULL CHECK (typeof(psk) = 'blob' AND length(psk) = 32),"
 	    " created_at INTEGER NOT NULL) WITHOUT ROWID;"},
+	/* What each edge build understands (CTL_FEATURE_* bits): a restarted controller must
+	 * build the configs it built before, not fall back until every edge has reported. */
+	{4, "ALTER TABLE edge ADD COLUMN features INTEGER NOT NULL DEFAULT 0;"},
 };
 
 struct store {
@@ -878,6 +883,7 @@ static int edge_read(sqlite3_stmt *s, struct store_edge *e)
 	e->last_seen_ms = sqlite3_column_int64(s, 4);
 	e->revoked = sqlite3_column_int64(s, 5) != 0;
 	e->revoked_ms = sqlite3_column_int64(s, 6);
+	e->features = (uint64_t)sqlite3_column_int64(s, 7);
 	if (rc != 0)
 		store_edge_clear(e);
 	return rc;
@@ -961,6 +967,20 @@ int store_edge_seen(struct store *st, const char *site, int64_t now_ms)
 	struct bind b = {.s = s};
 	bind_str(&b, site);
 	bind_i64(&b, now_ms);
+	return update_site(st, s, &b);
+}
+
+int store_edge_features_set(struct store *st, const char *site, uint64_t features)
+{
+	sqlite3_stmt *s = NULL;
+	if (!store_site_name_valid(site))
+		return -ENOENT;
+	int rc = stmt_get(st, S_EDGE_FEATURES, &s);
+	if (rc != 0)
+		return rc;
+	struct bind b = {.s = s};
+	bind_str(&b, site);
+	bind_i64(&b, (int64_t)features);
 	return update_site(st, s, &b);
 }
 

@@ -38,7 +38,7 @@
 #define STORE_DB_NAME "controller.db"
 
 /* Schema version this code creates and migrates to. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Longest site name (the topology's rule: 1-31 of [a-z0-9-], starting with a letter). */
 #define STORE_SITE_MAX 31
@@ -146,6 +146,7 @@ struct store_edge {
 	int64_t last_seen_ms; /* 0: never seen since enrollment */
 	int64_t revoked_ms;   /* when revoked */
 	bool revoked;
+	uint64_t features; /* CTL_FEATURE_* bits the edge last announced (0 before schema 4) */
 };
 
 /*
@@ -166,6 +167,11 @@ int store_edge_revoke(struct store *st, const char *site, int64_t now_ms)
  * not NULL, a new CURVE key. Returns 0, -ENOENT (unknown or revoked), -EEXIST (key in use). */
 int store_edge_renew(struct store *st, const char *site, const uint8_t *new_key,
 		     const char *cert_pem) __attribute__((warn_unused_result));
+
+/* Record what site's edge build understands (CTL_FEATURE_* bits, as it announced them at
+ * enrollment or in a health report). 0 or -ENOENT. */
+int store_edge_features_set(struct store *st, const char *site, uint64_t features)
+	__attribute__((warn_unused_result));
 
 /* Note that site was heard from at now_ms (last_seen never moves backwards). 0 or -ENOENT. */
 int store_edge_seen(struct store *st, const char *site, int64_t now_ms)

@@ -448,6 +448,7 @@ static void send_health(struct agent *a)
 	hr->uptime_ms = (uv_hrtime() - a->started_ns) / 1000000u;
 	hr->generation_applied = a->stats.generation;
 	hr->timestamp_ms = wall_ms();
+	hr->features = CTL_FEATURES_EDGE; /* what we read: the controller sends nothing else */
 	ctl_msg_envelope_init(&env, next_id(a));
 	env.body_case = SDWAN__ENVELOPE__BODY_HEALTH;
 	env.health = hr;
@@ -712,6 +713,7 @@ static int enroll_send(struct agent *a)
 		req.curve_public_key.data = a->pending.curve.public_key;
 		req.curve_public_key.len = ZCURVE_KEY_LEN;
 		req.software_version = (char *)SDWAN_VERSION;
+		req.features = CTL_FEATURES_EDGE;
 		a->pending_msg_id = next_id(a);
 		ctl_msg_envelope_init(&env, a->pending_msg_id);
 		env.body_case = SDWAN__ENVELOPE__BODY_ENROLL_REQUEST;

@@ -3,15 +3,16 @@
  * the real protocol (proto/control.proto over ZeroMQ CURVE, CONTRACTS.md) with no data plane:
  *
  *   ctl_client enroll --state DIR --token TOKEN [--endpoint EP] [--key-from DIR] [--bad-csr]
- *                     [--claim-key HEX]
+ *                     [--claim-key HEX] [--features BITS]
  *       fresh CURVE keypair and ECDSA key, CSR (subject names "--csr-site", default "evil"),
  *       EnrollRequest on the enrollment endpoint (default: the control endpoint's port + 1);
  *       prints "enrolled site=S cert_cn=CN" (exit 0) or "refused status=N reason=..." (exit 3).
  *   ctl_client run --state DIR --endpoint EP [--nack REASON] [--once] [--timeout S]
- *                  [--renew] [--health-ms MS]
+ *                  [--renew] [--health-ms MS] [--features BITS]
  *       DEALER with the enrolled key; a HealthReport first, then health every --health-ms;
  *       acks (or nacks) every config. Prints one line per thing seen:
- *         config generation=G site=S tunnels=N / tunnel NAME peer=P initiator=B psk=H8
+ *         config generation=G site=S tunnels=N wan_prefixes=W ca=C wan_summary=M /
+ *         tunnel NAME peer=P initiator=B psk=H8
  *         acked G / nacked G / command type=T tunnel=X / error code=C reason=R /
  *         renewed status=S / disconnected
  *       --once exits after the first ack; --timeout ends the run (exit 0); a disconnect ends
@@ -59,6 +60,7 @@ struct opts {
 	long oversize;
 	int timeout_s;
 	int health_ms;
+	uint64_t features; /* CTL_FEATURE_* bits announced; 0: an edge from before features */
 };
 
 static int64_t now_ms(void)
@@ -205,6 +207,7 @@ static int do_enroll(const struct opts *o)
 	if (o->claim_key && zcurve_hex_decode(o->claim_key, strlen(o->claim_key), claim) == 0)
 		rq.curve_public_key.data = claim;
 	rq.software_version = (char *)"ctl_client";
+	rq.features = o->features;
 	Sdwan__Envelope env;
 	ctl_msg_envelope_init(&env, 1);
 	env.body_case = SDWAN__ENVELOPE__BODY_ENROLL_REQUEST;
@@ -248,7 +251,7 @@ static int do_enroll(const struct opts *o)
 	return status;
 }
 
-static int send_health(void *s, uint64_t applied, size_t tunnels)
+static int send_health(void *s, uint64_t applied, size_t tunnels, uint64_t features)
 {
 	Sdwan__HealthReport h = SDWAN__HEALTH_REPORT__INIT;
 	Sdwan__TunnelHealth th[4];
@@ -259,6 +262,7 @@ static int send_health(void *s, uint64_t applied, size_t tunnels)
 	drops.icv = 1;
 	h.software_version = (char *)"ctl_client";
 	h.generation_applied = applied;
+	h.features = features;
 	h.timestamp_ms = (uint64_t)now_ms();
 	for (size_t i = 0; i < tunnels && i < 4; i++) {
 		sdwan__tunnel_health__init(&th[i]);
@@ -280,8 +284,10 @@ static int send_health(void *s, uint64_t applied, size_t tunnels)
 
 static void print_config(const Sdwan__EdgeConfig *c)
 {
-	printf("config generation=%" PRIu64 " site=%s tunnels=%zu wan_prefixes=%zu ca=%zu\n",
-	       c->generation, c->site, c->n_tunnels, c->n_wan_prefixes, c->ca_certificate_der.len);
+	printf("config generation=%" PRIu64 " site=%s tunnels=%zu wan_prefixes=%zu ca=%zu "
+	       "wan_summary=%zu\n",
+	       c->generation, c->site, c->n_tunnels, c->n_wan_prefixes, c->ca_certificate_der.len,
+	       c->n_wan_summary);
 	for (size_t i = 0; i < c->n_tunnels; i++) {
 		const Sdwan__Tunnel *t = c->tunnels[i];
 		char psk[17] = "-";
@@ -387,7 +393,7 @@ static int do_run(const struct opts *o)
 	(void)fflush(stdout);
 	for (bool done = false; !done && now_ms() < deadline;) {
 		if (now_ms() >= next_health) {
-			(void)send_health(s, applied, tunnels);
+			(void)send_health(s, applied, tunnels, o->features);
 			next_health = now_ms() + o->health_ms;
 			if (o->renew && !renew_sent)
 				renew_sent = send_renew(s) == 0;
@@ -422,7 +428,7 @@ static int do_run(const struct opts *o)
 			if (o->once && !o->nack && !o->renew)
 				done = true;
 			/* The new state goes out at once, as a real edge's would. */
-			(void)send_health(s, applied, tunnels);
+			(void)send_health(s, applied, tunnels, o->features);
 			break;
 		case SDWAN__ENVELOPE__BODY_COMMAND:
 			printf("command type=%d tunnel=%s token=%s\n", (int)in->command->type,
@@ -540,6 +546,7 @@ int main(int argc, char **argv)
 		{"oversize", required_argument, NULL, 'o'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"health-ms", required_argument, NULL, 'H'},
+		{"features", required_argument, NULL, 'F'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.health_ms = 1000};
@@ -600,6 +607,9 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			o.health_ms = (int)strtol(optarg, NULL, 10);
+			break;
+		case 'F':
+			o.features = strtoull(optarg, NULL, 0);
 			break;
 		default:
 			return 1;

@@ -285,6 +285,7 @@ static void send_health(struct edge *e)
 {
 	Sdwan__HealthReport h = SDWAN__HEALTH_REPORT__INIT;
 	h.software_version = (char *)"bench";
+	h.features = CTL_FEATURES_EDGE;
 	h.generation_applied = e->applied;
 	Sdwan__Envelope env;
 	ctl_msg_envelope_init(&env, 0);
@@ -302,6 +303,7 @@ static void send_enroll(struct edge *e)
 	rq.curve_public_key.data = e->kp.public_key;
 	rq.curve_public_key.len = 32;
 	rq.software_version = (char *)"bench";
+	rq.features = CTL_FEATURES_EDGE;
 	Sdwan__Envelope env;
 	ctl_msg_envelope_init(&env, 1);
 	env.body_case = SDWAN__ENVELOPE__BODY_ENROLL_REQUEST;

@@ -560,6 +560,12 @@ Test(edgecfg, spokes_of_a_large_wan_carry_a_summary_of_the_other_sites)
 	n_all = prefix_set_aggregate(all, n_all);
 	for (uint32_t i = 0; i < t->n_sites; i++) {
 		struct edgecfg *ec = NULL;
+		/* An edge that did not announce summaries gets the whole table. */
+		cr_assert_eq(edgecfg_build(w, i, no_psk, NULL, &ec), 0);
+		cr_expect_eq(ec->cfg.n_wan_summary, 0, "%s", ec->cfg.site);
+		cr_expect_eq(ec->cfg.n_wan_prefixes, t->n_sites, "%s", ec->cfg.site);
+		edgecfg_free(ec);
+		cr_assert_eq(edgecfg_wan_features(w, i, CTL_FEATURES_EDGE), 0);
 		cr_assert_eq(edgecfg_build(w, i, no_psk, NULL, &ec), 0);
 		const Sdwan__EdgeConfig *c = &ec->cfg;
 		if (t->sites[i].role == TOPO_ROLE_HUB) {

@@ -205,6 +205,7 @@ Test(store, migrates_forward_keeping_data)
 	cr_expect_eq(v, STORE_SCHEMA_VERSION);
 	struct store_edge e;
 	cr_assert_eq(store_edge_get(st, "branch1", &e), 0);
+	cr_expect_eq(e.features, 0, "an edge enrolled before schema 4 announced nothing");
 	store_edge_clear(&e);
 	cr_expect_eq(store_config_push(st, "branch1", digest, 6, &gen), 0);
 	cr_expect_eq(gen, 1);
@@ -352,6 +353,32 @@ Test(store, edge_duplicates_and_bad_input_refused)
 		     -EINVAL);
 	cr_expect_eq(store_edge_add(st, "branch", k2, "", 2), -EINVAL);
 	cr_expect_eq(store_edge_add(st, "abcdefghijabcdefghijabcdefghija", k2, "CERT", 2), 0);
+	store_free(st);
+}
+
+Test(store, edge_features_recorded_and_kept)
+{
+	uint8_t k1[STORE_KEY_LEN];
+	key_of(k1, 1);
+	struct store *st = open_store(NULL);
+	struct store_edge e;
+	cr_assert_eq(store_edge_add(st, "hq", k1, "CERT1", 10), 0);
+	cr_assert_eq(store_edge_get(st, "hq", &e), 0);
+	cr_expect_eq(e.features, 0, "nothing announced yet");
+	store_edge_clear(&e);
+	cr_expect_eq(store_edge_features_set(st, "hq", 0x5), 0);
+	cr_expect_eq(store_edge_features_set(st, "ghost", 0x1), -ENOENT);
+	store_free(st);
+	st = open_store(NULL); /* a restarted controller knows them */
+	cr_assert_eq(store_edge_get(st, "hq", &e), 0);
+	cr_expect_eq(e.features, 0x5);
+	store_edge_clear(&e);
+	struct store_edge *v = NULL;
+	size_t n = 0;
+	cr_assert_eq(store_edge_list(st, &v, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(v[0].features, 0x5);
+	store_edge_list_free(v, n);
 	store_free(st);
 }
 
