@@ -13,53 +13,15 @@
 set -euo pipefail
 src=${SDWAN_SOURCE_DIR:?}
 bin=${SDWAN_BIN_DIR:?}
-client=$bin/../tests/ctl_client
-. "$src/tests/integration/lib/netns.sh"
-ns_init
-tmp=$(mktemp -d /tmp/sdwan-feat.XXXXXX)
-cleanup() {
-	ns_cleanup
-	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- controller log (tail)" >&2
-	tail -30 "$tmp/ctl.log" >&2 || true
-	exit 1
-}
-passed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok $passed - $*"
-}
-
-ns_add c
-EP=tcp://127.0.0.1:7800
-ADMIN=$tmp/st/admin.sock
+. "$src/tests/integration/lib/control.sh"
+ctl_test_init sdwan-feat
 SUMMARY=1 # CTL_FEATURE_WAN_SUMMARY
 cp "$src/topologies/retail.yaml" "$tmp/wan.yaml"
-
-CTL_PID=
-start_ctl() {
-	ip netns exec "$NS-c" "$bin/sdwan-controller" --topology "$tmp/wan.yaml" --state "$tmp/st" \
-		--listen "$EP" --log-level info >>"$tmp/ctl.log" 2>&1 &
-	CTL_PID=$!
-	NS_PIDS="$NS_PIDS $CTL_PID"
-	for _ in $(seq 50); do
-		[ -S "$ADMIN" ] && return 0
-		sleep 0.1
-	done
-	fail "controller did not start"
-}
-ctl() { ns_exec c "$bin/sdwanctl" --admin "$ADMIN" "$@"; }
-cli() { ns_exec c "$client" "$@" --endpoint "$EP"; }
-token() { ctl token create "$1" --json | jq -r .token; }
 generation() { ctl status --json | jq -r ".sites[] | select(.site == \"$1\") | .generation"; }
 # field NAME < config line: its value
 field() { grep '^config ' | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-start_ctl
+ctl_start
 
 # An edge that announces nothing: the whole table (6 sites), no summary.
 cli enroll --state "$tmp/s1" --token "$(token store1)" >/dev/null || fail "enroll store1"
@@ -83,7 +45,7 @@ ok "the same edge upgraded: its health report brings generation $g2 with a summa
 # kill -9 and restart: what store1 announced is in the store; its config does not move.
 kill -9 "$CTL_PID"
 wait "$CTL_PID" 2>/dev/null || true
-start_ctl
+ctl_start
 cli run --state "$tmp/s1" --once --timeout 3 --features $SUMMARY >"$tmp/s1.c" ||
 	fail "store1 run after restart"
 grep -q '^config ' "$tmp/s1.c" && fail "restart pushed a config: $(grep '^config' "$tmp/s1.c")"

@@ -14,54 +14,17 @@
 set -euo pipefail
 src=${SDWAN_SOURCE_DIR:?}
 bin=${SDWAN_BIN_DIR:?}
-client=$bin/../tests/ctl_client
-. "$src/tests/integration/lib/netns.sh"
-ns_init
-tmp=$(mktemp -d /tmp/sdwan-ctl.XXXXXX)
-cleanup() {
-	ns_cleanup
-	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- controller log (tail)" >&2
-	tail -40 "$tmp/ctl.log" >&2 || true
-	exit 1
-}
-passed=0
-ok() {
-	passed=$((passed + 1))
-	echo "ok $passed - $*"
-}
-
-ns_add c
-EP=tcp://127.0.0.1:7800
-ADMIN=$tmp/st/admin.sock
+. "$src/tests/integration/lib/control.sh"
+ctl_test_init sdwan-ctl
 
 sed -e 's/auth: certificate/auth: psk/' "$src/topologies/hub-spoke.yaml" >"$tmp/wan.yaml"
 grep -q 'auth: psk' "$tmp/wan.yaml" || fail "test topology has no psk"
 
-CTL_PID=
-start_ctl() {
-	# ip netns exec execs the controller: $! is the controller's own pid (for kill -9).
-	ip netns exec "$NS-c" "$bin/sdwan-controller" --topology "$tmp/wan.yaml" --state "$tmp/st" \
-		--listen "$EP" --log-level info --enroll-burst 12 --enroll-rate 2 \
-		>>"$tmp/ctl.log" 2>&1 &
-	CTL_PID=$!
-	NS_PIDS="$NS_PIDS $CTL_PID"
-	for _ in $(seq 50); do
-		[ -S "$ADMIN" ] && return 0
-		sleep 0.1
-	done
-	fail "controller did not start"
-}
-ctl() { ns_exec c "$bin/sdwanctl" --admin "$ADMIN" "$@"; }
-cli() { ns_exec c "$client" "$@" --endpoint "$EP"; }
+# A low enrollment rate limit, so that the flood below is refused.
+start_ctl() { ctl_start --enroll-burst 12 --enroll-rate 2; }
 counter() { ctl status --json | jq -r ".counters.$1"; }
 site_field() { ctl status --json | jq -r ".sites[] | select(.site == \"$1\") | .$2"; }
 dbsum() { sqlite3 "$tmp/st/controller.db" .dump | sha256sum | cut -d' ' -f1; }
-token() { ctl token create "$1" --json "${@:2}" | jq -r .token; }
 wait_for() { # wait_for FILE PATTERN [tenths]
 	for _ in $(seq "${3:-50}"); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
