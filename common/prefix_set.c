@@ -34,12 +34,17 @@ static bool siblings(const struct prefix *a, const struct prefix *b)
 	return prefix_contains_addr(&parent, &b->addr);
 }
 
+void prefix_set_sort(struct prefix *set, size_t n)
+{
+	if (n > 1)
+		qsort(set, n, sizeof(*set), prefix_qcmp);
+}
+
 size_t prefix_set_aggregate(struct prefix *set, size_t n)
 {
 	size_t kept = 0;
 
-	if (n > 1)
-		qsort(set, n, sizeof(*set), prefix_qcmp);
+	prefix_set_sort(set, n);
 	for (size_t i = 0; i < n; i++) {
 		/* In address order, an entry covering this one is the last kept: everything between
 		 * the two lies inside it and was dropped. */

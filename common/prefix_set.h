@@ -12,6 +12,9 @@
 
 #include "common/prefix.h"
 
+/* Sort set[0, n) by prefix_cmp (family, address, then shorter first). */
+void prefix_set_sort(struct prefix *set, size_t n);
+
 /*
  * Rewrite set[0, n) as the fewest prefixes covering exactly the same addresses: sorted
  * (prefix_cmp), duplicates and prefixes inside another dropped, sibling halves merged into their

@@ -385,11 +385,6 @@ static bool within_any(const struct prefix *p, const struct prefix *set, size_t 
 	return false;
 }
 
-static int prefix_qcmp(const void *a, const void *b)
-{
-	return prefix_cmp(a, b);
-}
-
 static int u32_qcmp(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -420,26 +415,30 @@ static int summarise(const struct edgecfg_wan *w, uint32_t site, struct edgecfg 
 			sites[n_sites++] = peer;
 	}
 	qsort(sites, n_sites, sizeof(*sites), u32_qcmp);
-	c->wan_prefixes = ec->listed;
+	/* The listed sites' entries, and their prefixes to split the aggregate at. */
+	const struct topo *t = p->topo;
 	for (size_t i = 0; i < n_sites; i++)
-		if (i == 0 || sites[i] != sites[i - 1])
-			c->wan_prefixes[c->n_wan_prefixes++] = w->wan_prefixes[sites[i]];
-	free(sites);
-	for (size_t k = 0; k < c->n_wan_prefixes; k++)
-		n_at += c->wan_prefixes[k]->n_prefixes;
-	size_t cap = PREFIX_SET_SPLIT_MAX(w->n_aggregate, n_at);
+		n_at += t->sites[sites[i]].n_subnets;
 	struct prefix *at = calloc(n_at + 1, sizeof(*at));
-	ec->summary = calloc(cap, sizeof(*ec->summary));
+	ec->summary = calloc(PREFIX_SET_SPLIT_MAX(w->n_aggregate, n_at), sizeof(*ec->summary));
 	if (!at || !ec->summary) {
+		free(sites);
 		free(at);
 		return -ENOMEM;
 	}
 	n_at = 0;
-	for (size_t k = 0; k < c->n_wan_prefixes; k++)
-		for (size_t j = 0; j < c->wan_prefixes[k]->n_prefixes; j++)
-			if (ctl_msg_prefix_get(c->wan_prefixes[k]->prefixes[j], &at[n_at]) == 0)
-				n_at++;
-	qsort(at, n_at, sizeof(*at), prefix_qcmp);
+	c->wan_prefixes = ec->listed;
+	for (size_t i = 0; i < n_sites; i++) {
+		if (i > 0 && sites[i] == sites[i - 1])
+			continue;
+		c->wan_prefixes[c->n_wan_prefixes++] = w->wan_prefixes[sites[i]];
+		const struct topo_site *ts = &t->sites[sites[i]];
+		for (size_t j = 0; j < ts->n_subnets; j++)
+			if (ts->subnets[j].prefix.addr.family)
+				at[n_at++] = ts->subnets[j].prefix;
+	}
+	free(sites);
+	prefix_set_sort(at, n_at);
 	size_t n = prefix_set_split(w->aggregate, w->n_aggregate, at, n_at, ec->summary);
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++)

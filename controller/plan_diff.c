@@ -206,7 +206,6 @@ static struct tkey *tunnel_keys(const struct plan *p, const uint32_t *map)
 	struct tkey *k = malloc((p->n_tunnels ? p->n_tunnels : 1) * sizeof(*k));
 	if (!k)
 		return NULL;
-	bool sorted = true;
 	for (size_t i = 0; i < p->n_tunnels; i++) {
 		uint32_t a = p->tunnels[i].initiator, b = p->tunnels[i].responder;
 		if (map) {
@@ -215,10 +214,8 @@ static struct tkey *tunnel_keys(const struct plan *p, const uint32_t *map)
 		}
 		uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
 		k[i] = (struct tkey){(uint64_t)lo << 32 | hi, (uint32_t)i};
-		sorted = sorted && (i == 0 || k[i - 1].ends <= k[i].ends);
 	}
-	if (!sorted)
-		qsort(k, p->n_tunnels, sizeof(*k), cmp_tkey);
+	qsort(k, p->n_tunnels, sizeof(*k), cmp_tkey);
 	return k;
 }
 

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "common/ctl_msg.h"
+#include "common/prefix_set.h"
 #include "edge/dp/dp.h"
 #include "edge/tplan.h"
 
@@ -511,11 +512,6 @@ long tplan_site_index(const struct tplan *p, const char *name)
 	return -1;
 }
 
-static int prefix_qcmp(const void *a, const void *b)
-{
-	return prefix_cmp(a, b);
-}
-
 int tplan_effective(const struct tplan *p, const struct tplan_tunnel *t, bool remote,
 		    struct prefix **out, size_t *n)
 {
@@ -539,7 +535,7 @@ int tplan_effective(const struct tplan *p, const struct tplan_tunnel *t, bool re
 		memcpy(set + k, p->wan + p->sites[s].first, p->sites[s].count * sizeof(*set));
 		k += p->sites[s].count;
 	}
-	qsort(set, k, sizeof(*set), prefix_qcmp);
+	prefix_set_sort(set, k);
 	size_t kept = 0;
 	for (size_t i = 0; i < k; i++)
 		if (kept == 0 || prefix_cmp(&set[kept - 1], &set[i]) != 0)
