@@ -258,7 +258,8 @@ void ctlr__send_env(struct ctlr *c, struct zsock *zs, const uint8_t *rid, size_t
 		    struct Sdwan__Envelope *env)
 {
 	env->version = CTL_PROTO_VERSION;
-	env->msg_id = ++c->msg_id;
+	if (!env->msg_id)
+		env->msg_id = ++c->msg_id;
 	env->sent_at_ms = (uint64_t)ctlr__now_ms();
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -427,10 +428,40 @@ int ctlr__revoke(struct ctlr *c, const char *site)
 		return rc;
 	s->revoked = true;
 	ctlr__site_drop(c, s, "revoked by the operator");
+	(void)cmdq_remove_site(&c->commands, site, -1, NULL, NULL);
 	ctlr__event(c, site, NULL, "revoked", "certificate and CURVE key revoked by the operator");
 	LOG_NOTICE(CTL, "site revoked", "site=%s", site);
 	ctlr__regenerate(c);
 	return 0;
+}
+
+const char *ctlr__command_name(int type)
+{
+	switch (type) {
+	case SDWAN__COMMAND_TYPE__COMMAND_TYPE_REKEY_NOW:
+		return "rekey";
+	case SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL:
+		return "re-enroll";
+	case SDWAN__COMMAND_TYPE__COMMAND_TYPE_ROTATE_KEYS:
+		return "rotate-keys";
+	default:
+		return "unknown";
+	}
+}
+
+static void command_send(struct ctlr *c, const struct ctlr_site *s, struct cmdq_entry *e)
+{
+	Sdwan__Command cmd = SDWAN__COMMAND__INIT;
+	cmd.type = (Sdwan__CommandType)e->type;
+	cmd.tunnel = e->tunnel;
+	cmd.token = e->token;
+	Sdwan__Envelope env;
+	ctl_msg_envelope_init(&env, e->msg_id);
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
+	env.command = &cmd;
+	ctlr__send_env(c, &c->ctl, s->rid, s->rid_len, &env);
+	e->sends++;
+	c->counters[CTLR_C_COMMANDS_SENT]++;
 }
 
 int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, const char *tunnel,
@@ -440,17 +471,36 @@ int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, 
 		return -ENOENT;
 	if (!s->connected || !s->rid_len)
 		return -ENOTCONN;
-	Sdwan__Command cmd = SDWAN__COMMAND__INIT;
-	cmd.type = type;
-	cmd.tunnel = (char *)(tunnel ? tunnel : "");
-	cmd.token = (char *)(token ? token : "");
-	Sdwan__Envelope env;
-	ctl_msg_envelope_init(&env, 0);
-	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
-	env.command = &cmd;
-	ctlr__send_env(c, &c->ctl, s->rid, s->rid_len, &env);
-	c->counters[CTLR_C_COMMANDS_SENT]++;
+	struct cmdq_entry *e = NULL;
+	int rc = cmdq_add(&c->commands, s->name, ++c->msg_id, (int)type, tunnel, token,
+			  ctlr__now_ms(), &e);
+	if (rc != 0)
+		return rc;
+	command_send(c, s, e);
 	return 0;
+}
+
+void ctlr__commands_resend(struct ctlr *c, struct ctlr_site *s)
+{
+	for (struct cmdq_entry *e = cmdq_next_for_site(&c->commands, s->name, NULL); e;
+	     e = cmdq_next_for_site(&c->commands, s->name, e)) {
+		LOG_INFO(CTL, "command sent again on the new session", "site=%s command=%s id=%llu",
+			 s->name, ctlr__command_name(e->type), (unsigned long long)e->msg_id);
+		command_send(c, s, e);
+	}
+}
+
+static void command_expired(const struct cmdq_entry *e, void *arg)
+{
+	struct ctlr *c = arg;
+	char detail[200];
+	(void)snprintf(detail, sizeof(detail),
+		       "%s not answered within %d s (sent %u times); the edge may not have carried "
+		       "it out: check the site and give it again",
+		       ctlr__command_name(e->type), CTLR_COMMAND_ANSWER_MS / 1000, e->sends);
+	LOG_WARN(CTL, "command not answered", "site=%s command=%s id=%llu sends=%u", e->site,
+		 ctlr__command_name(e->type), (unsigned long long)e->msg_id, e->sends);
+	ctlr__event(c, e->site, NULL, "command-result", detail);
 }
 
 int ctlr__token_create(struct ctlr *c, const char *site, uint64_t ttl_ms,
@@ -897,6 +947,7 @@ static void on_tick(uv_timer_t *t)
 			ctlr__push_maybe(c, s);
 		}
 	}
+	(void)cmdq_expire(&c->commands, now, CTLR_COMMAND_ANSWER_MS, command_expired, c);
 	ctlr__reroute_tick(c);
 }
 
@@ -1228,6 +1279,14 @@ int ctlr_new(uv_loop_t *loop, const struct ctlr_options *opts, struct ctlr **out
 	if (!c->opts.push_window)
 		c->opts.push_window = 512;
 	c->rl = (struct log_ratelimit){.interval_ms = 1000, .burst = 10};
+	/* Edges remember the ids of the commands they carried out, to answer a repeat without
+	 * doing it twice: a restarted controller must not reuse ids, so it starts at a random
+	 * point (2^62 leaves room to count up). */
+	if (RAND_bytes((unsigned char *)&c->msg_id, sizeof(c->msg_id)) != 1) {
+		free(c);
+		return -EIO;
+	}
+	c->msg_id &= (UINT64_C(1) << 62) - 1;
 	c->topology_path = strdup(opts->topology_path);
 	c->state_dir = strdup(opts->state_dir);
 	char def[4096];
@@ -1265,6 +1324,7 @@ void ctlr__maybe_finish(struct ctlr *c)
 	}
 	free(c->sites);
 	free(c->index);
+	cmdq_clear(&c->commands);
 	reroute_free(c->reroute);
 	edgecfg_wan_free(c->wan);
 	intent_free(&c->in);

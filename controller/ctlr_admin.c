@@ -409,6 +409,18 @@ static void do_command(struct ctlr *c, const Sdwan__Admin__CommandRequest *rq, s
 		fail(rs, "edge of site '%s' is not connected; try again when it is", rq->site);
 		return;
 	}
+	if (rc == -ENOSPC && cmdq_count_site(&c->commands, rq->site) < CMDQ_SITE_MAX) {
+		fail(rs, "the controller holds %d unanswered commands; try again later",
+		     CMDQ_TOTAL_MAX);
+		return;
+	}
+	if (rc == -ENOSPC) {
+		fail(rs,
+		     "site '%s' has %d commands its edge has not answered yet; wait for them "
+		     "(sdwanctl events --site %s) or for them to expire (%d s)",
+		     rq->site, CMDQ_SITE_MAX, rq->site, CTLR_COMMAND_ANSWER_MS / 1000);
+		return;
+	}
 	if (rc != 0) {
 		fail(rs, "%s", sdw_strerror(rc));
 		return;

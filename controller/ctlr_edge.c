@@ -216,6 +216,11 @@ static void enroll(struct ctlr *c, const Sdwan__EnrollRequest *req, const zmq_ms
 		if (ms) {
 			/* An old session of the site's previous key goes now. */
 			ctlr__site_drop(c, ms, "re-enrolled");
+			/* The enrollment is the answer to a re-enroll command, whether the edge's
+			 * CommandResult made it out before it switched keys or not. */
+			(void)cmdq_remove_site(&c->commands, ms->name,
+					       SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL, NULL,
+					       NULL);
 			bool was_revoked = ms->revoked;
 			bool new_features = ms->features != req->features;
 			ms->enrolled = true;
@@ -540,6 +545,10 @@ reply:
 static void session_note(struct ctlr *c, struct ctlr_site *s, zmq_msg_t *rid, zmq_msg_t *payload)
 {
 	size_t rlen = zmq_msg_size(rid);
+	/* ZeroMQ gives every connection its own routing id: another one is another session,
+	 * even when the monitor has not yet told that the last one ended. */
+	bool new_session =
+		!s->connected || rlen != s->rid_len || memcmp(s->rid, zmq_msg_data(rid), rlen) != 0;
 	if (rlen <= CTLR_RID_MAX) {
 		memcpy(s->rid, zmq_msg_data(rid), rlen);
 		s->rid_len = rlen;
@@ -558,7 +567,24 @@ static void session_note(struct ctlr *c, struct ctlr_site *s, zmq_msg_t *rid, zm
 		LOG_INFO(CTL, "edge connected", "site=%s", s->name);
 	}
 	s->last_seen_ms = ctlr__now_ms();
-	(void)c;
+	if (new_session && s->rid_len == rlen)
+		ctlr__commands_resend(c, s);
+}
+
+static void on_command_result(struct ctlr *c, const struct ctlr_site *s,
+			      const Sdwan__CommandResult *r, uint64_t in_reply_to)
+{
+	/* A repeat answer (the command went out again on a new session, and both copies were
+	 * answered) or an answer to nothing sent is not a second result. */
+	if (!cmdq_answer(&c->commands, s->name, in_reply_to, NULL)) {
+		LOG_DEBUG(CTL, "command answer matches nothing outstanding", "site=%s id=%llu",
+			  s->name, (unsigned long long)in_reply_to);
+		return;
+	}
+	char detail[300];
+	(void)snprintf(detail, sizeof(detail), "%s %s%s%s", ctlr__command_name(r->type),
+		       r->ok ? "done" : "failed", r->ok ? "" : ": ", r->reason);
+	ctlr__event(c, s->name, NULL, "command-result", detail);
 }
 
 static void dispatch(struct ctlr *c, struct ctlr_site *s, struct Sdwan__Envelope *env,
@@ -580,14 +606,9 @@ static void dispatch(struct ctlr *c, struct ctlr_site *s, struct Sdwan__Envelope
 			    env->event->detail);
 		ctlr__reroute_event(c, s, env->event);
 		break;
-	case SDWAN__ENVELOPE__BODY_COMMAND_RESULT: {
-		const Sdwan__CommandResult *r = env->command_result;
-		char detail[300];
-		(void)snprintf(detail, sizeof(detail), "command %d %s%s%s", (int)r->type,
-			       r->ok ? "done" : "failed", r->ok ? "" : ": ", r->reason);
-		ctlr__event(c, s->name, NULL, "command-result", detail);
+	case SDWAN__ENVELOPE__BODY_COMMAND_RESULT:
+		on_command_result(c, s, env->command_result, env->in_reply_to);
 		break;
-	}
 	case SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST:
 		on_cert_renew(c, s, env->cert_renew_request, rid, env->msg_id);
 		break;

@@ -16,6 +16,7 @@
 #include "common/zcurve.h"
 #include "common/zsock.h"
 #include "controller/ca.h"
+#include "controller/cmdq.h"
 #include "controller/ctlr.h"
 #include "controller/edgecfg.h"
 #include "controller/intent.h"
@@ -177,7 +178,8 @@ struct ctlr {
 	bool closing;
 	ctlr_close_cb *close_cb;
 	void *close_arg;
-	uint64_t msg_id;
+	uint64_t msg_id; /* last one used; starts at a random point (edges remember command ids) */
+	struct cmdq commands; /* operator commands sent and not yet answered */
 	uint64_t counters[CTLR_C_COUNT];
 	struct ctlr_bucket buckets[CTLR_BUCKETS];
 	struct log_ratelimit rl;
@@ -202,8 +204,8 @@ int ctlr__tx(struct ctlr *c) __attribute__((warn_unused_result));
 void ctlr__send(struct ctlr *c, struct zsock *zs, const uint8_t *rid, size_t rid_len, uint8_t **buf,
 		size_t len);
 
-/* Encode env (msg_id and version stamped here) and ctlr__send it; a failure to encode is logged
- * and counted (the peer sees no reply and retries). */
+/* Encode env (version stamped here, and the next msg_id unless env has one) and ctlr__send it; a
+ * failure to encode is logged and counted (the peer sees no reply and retries). */
 void ctlr__send_env(struct ctlr *c, struct zsock *zs, const uint8_t *rid, size_t rid_len,
 		    struct Sdwan__Envelope *env);
 
@@ -251,9 +253,21 @@ void ctlr__regenerate(struct ctlr *c);
  * changed. */
 void ctlr__site_rebuild(struct ctlr *c, struct ctlr_site *s);
 
-/* Send a Command to site's edge. Returns 0 (handed over), -ENOTCONN, -ENOENT, -errno. */
+/* Send a Command to site's edge and keep it (controller/cmdq.h) until the edge answers it: sent
+ * again on each new session of the site meanwhile, dropped with an event after
+ * CTLR_COMMAND_ANSWER_MS. Returns 0 (handed over), -ENOTCONN, -ENOENT, -ENOSPC (too many
+ * unanswered), -errno. */
 int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, const char *tunnel,
 		  const char *token) __attribute__((warn_unused_result));
+
+/* "rekey", "rotate-keys", "re-enroll" (as sdwanctl names them) for a Sdwan__CommandType. */
+const char *ctlr__command_name(int type);
+
+/* s has a new session: send it the commands its edge has not answered, in the order given. */
+void ctlr__commands_resend(struct ctlr *c, struct ctlr_site *s);
+
+/* How long a command waits for its answer across sessions. */
+#define CTLR_COMMAND_ANSWER_MS 60000
 
 /* ZAP lookup for the "edges" domain. */
 int ctlr__zap_lookup(void *arg, const uint8_t key[static ZAP_KEY_LEN],

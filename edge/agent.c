@@ -75,6 +75,16 @@ enum agent_timer {
 	TIMER_COUNT,
 };
 
+#define AGENT_COMMANDS_REMEMBERED 16
+#define AGENT_COMMAND_REASON_MAX  160
+
+struct answered_command {
+	uint64_t msg_id; /* 0: free slot */
+	Sdwan__CommandType type;
+	bool ok;
+	char reason[AGENT_COMMAND_REASON_MAX];
+};
+
 struct agent {
 	uv_loop_t *loop;
 	void *zctx;
@@ -93,6 +103,11 @@ struct agent {
 	enum agent_pending pending_kind;
 	uint64_t pending_msg_id; /* EnrollRequest / CertRenewRequest msg_id */
 	uint64_t rotate_cmd_id;  /* ROTATE_KEYS command waiting for the renewal */
+	/* The last commands answered: the controller sends a command again on a new session
+	 * until it sees the answer, and a repeat must not be carried out twice (a second key
+	 * rotation, a re-enrollment with a token already used). */
+	struct answered_command answered[AGENT_COMMANDS_REMEMBERED];
+	unsigned answered_next;
 
 	struct agent_sock *ctl, *mon, *enr;
 	unsigned mon_serial;
@@ -893,19 +908,55 @@ static void maybe_renew(struct agent *a)
 			 a->id.site);
 }
 
-static void send_command_result(struct agent *a, uint64_t cmd_id, Sdwan__CommandType type, int rc,
-				const char *reason)
+static void send_result_env(struct agent *a, uint64_t cmd_id, Sdwan__CommandType type, bool ok,
+			    const char *reason)
 {
 	Sdwan__CommandResult res = SDWAN__COMMAND_RESULT__INIT;
 	struct Sdwan__Envelope env;
 	res.type = type;
-	res.ok = rc == 0;
-	res.reason = (char *)(rc == 0 ? "" : reason);
+	res.ok = ok;
+	res.reason = (char *)(ok ? "" : reason);
 	ctl_msg_envelope_init(&env, next_id(a));
 	env.in_reply_to = cmd_id;
 	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND_RESULT;
 	env.command_result = &res;
 	(void)send_env(a, a->ctl, &env);
+}
+
+/* Answer command cmd_id and remember the answer for a repeat of it. */
+static void send_command_result(struct agent *a, uint64_t cmd_id, Sdwan__CommandType type, int rc,
+				const char *reason)
+{
+	if (cmd_id) {
+		struct answered_command *slot = &a->answered[a->answered_next];
+		a->answered_next = (a->answered_next + 1) % AGENT_COMMANDS_REMEMBERED;
+		slot->msg_id = cmd_id;
+		slot->type = type;
+		slot->ok = rc == 0;
+		(void)snprintf(slot->reason, sizeof(slot->reason), "%s", rc == 0 ? "" : reason);
+	}
+	send_result_env(a, cmd_id, type, rc == 0, reason);
+}
+
+/* A command seen before: answer it again as the first time (true), or say nothing while it is
+ * still being carried out (true); false for a new one. */
+static bool command_repeated(struct agent *a, uint64_t cmd_id)
+{
+	if (!cmd_id)
+		return false;
+	if (a->pending_kind == PENDING_ROTATE && a->rotate_cmd_id == cmd_id)
+		return true;
+	for (size_t i = 0; i < AGENT_COMMANDS_REMEMBERED; i++) {
+		const struct answered_command *ac = &a->answered[i];
+		if (ac->msg_id != cmd_id)
+			continue;
+		LOG_INFO(CTL, "agent: command repeated by the controller; answered again",
+			 "id=%llu type=%d ok=%d", (unsigned long long)cmd_id, (int)ac->type,
+			 ac->ok);
+		send_result_env(a, cmd_id, ac->type, ac->ok, ac->reason);
+		return true;
+	}
+	return false;
 }
 
 static void on_renew_response(struct agent *a, uint64_t reply_to, const Sdwan__CertRenewResponse *r)
@@ -985,8 +1036,10 @@ static int command_re_enroll(struct agent *a, const char *token, char *reason, s
 
 static void on_command(struct agent *a, uint64_t cmd_id, const Sdwan__Command *c)
 {
-	char reason[160] = "";
+	char reason[AGENT_COMMAND_REASON_MAX] = "";
 	int rc = -ENOTSUP;
+	if (command_repeated(a, cmd_id))
+		return;
 	switch (c->type) {
 	case SDWAN__COMMAND_TYPE__COMMAND_TYPE_REKEY_NOW:
 		if (a->ops.rekey)

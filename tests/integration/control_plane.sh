@@ -168,6 +168,37 @@ cli run --state "$tmp/he" --renew --once --timeout 5 >"$tmp/he.renew" || true
 grep -q '^renewed status=1 in_reply_to=77' "$tmp/he.renew" || fail "certificate renewal: $(cat "$tmp/he.renew")"
 ok "status (connected, 1/2 up/total), edge show, rekey command, certificate renewal"
 
+# --- Commands: the answer is an event; one caught in a session change goes out again on the
+# next session, with the same id, and is answered once.
+answers() { ctl events --site "$1" --json | jq "[.[] | select(.kind == \"command-result\" and .detail == \"$2\")] | length"; }
+for _ in $(seq 30); do
+	[ "$(answers branch1 "rekey done")" = 1 ] && break
+	sleep 0.1
+done
+[ "$(answers branch1 "rekey done")" = 1 ] || fail "rekey answer not an event: $(ctl events --site branch1)"
+cli run --state "$tmp/b2" --drop-first-command --timeout 30 >"$tmp/b2.drop" 2>&1 &
+B2=$!
+NS_PIDS="$NS_PIDS $B2"
+for _ in $(seq 30); do
+	[ "$(site_field branch2 connected)" = true ] && break
+	sleep 0.1
+done
+ctl rekey branch2 branch2:hub-west >/dev/null || fail "rekey branch2"
+wait_for "$tmp/b2.drop" '^dropped command id=' || fail "client did not get the command"
+id=$(sed -n 's/^dropped command id=//p' "$tmp/b2.drop")
+wait_for "$tmp/b2.drop" "^command type=1 tunnel=branch2:hub-west token=no id=$id\$" ||
+	fail "command not sent again on the new session: $(cat "$tmp/b2.drop")"
+grep -q "msg=\"command sent again on the new session\" site=branch2 command=rekey id=$id" \
+	"$tmp/ctl.log" || fail "resend not logged"
+for _ in $(seq 30); do
+	[ "$(answers branch2 "rekey done")" = 1 ] && break
+	sleep 0.1
+done
+[ "$(answers branch2 "rekey done")" = 1 ] || fail "resent command's answer: $(ctl events --site branch2)"
+kill "$B2" 2>/dev/null || true
+wait "$B2" 2>/dev/null || true
+ok "command answers are events; a command lost with its session is sent again and answered once"
+
 # --- Topology edit: only the affected sites get a new generation.
 g_b1=$(site_field branch1 generation)
 g_b2=$(site_field branch2 generation)

@@ -8,13 +8,17 @@
  *       EnrollRequest on the enrollment endpoint (default: the control endpoint's port + 1);
  *       prints "enrolled site=S cert_cn=CN" (exit 0) or "refused status=N reason=..." (exit 3).
  *   ctl_client run --state DIR --endpoint EP [--nack REASON] [--once] [--timeout S]
- *                  [--renew] [--health-ms MS] [--features BITS]
+ *                  [--renew] [--health-ms MS] [--features BITS] [--drop-first-command]
  *       DEALER with the enrolled key; a HealthReport first, then health every --health-ms;
- *       acks (or nacks) every config. Prints one line per thing seen:
+ *       acks (or nacks) every config, answers every command (ok). Prints one line per thing
+ *       seen:
  *         config generation=G site=S tunnels=N wan_prefixes=W ca=C wan_summary=M /
  *         tunnel NAME peer=P initiator=B psk=H8
- *         acked G / nacked G / command type=T tunnel=X / error code=C reason=R /
- *         renewed status=S / disconnected
+ *         acked G / nacked G / command type=T tunnel=X token=yes|no id=I / error code=C
+ *         reason=R / renewed status=S / disconnected
+ *       --drop-first-command: the first command is not answered; the client closes its
+ *       session and opens a new one (what a command caught in a reconnect looks like to the
+ *       controller), printing "dropped command id=I" then "reconnected".
  *       --once exits after the first ack; --timeout ends the run (exit 0); a disconnect ends
  *       it with exit 4.
  *   ctl_client raw --endpoint EP [--state DIR] --server-key HEX (--garbage N | --oversize N |
@@ -56,6 +60,7 @@ struct opts {
 	bool bad_csr;
 	bool wrong_body;
 	bool bad_version;
+	bool drop_first_command;
 	long garbage;
 	long oversize;
 	int timeout_s;
@@ -360,6 +365,48 @@ static int load_identity(const struct opts *o, struct zcurve_keypair *kp,
 	return zcurve_hex_decode(hex, strlen(hex), server);
 }
 
+/* Answer a command as carried out. */
+static int answer_command(void *s, const Sdwan__Envelope *in)
+{
+	Sdwan__CommandResult res = SDWAN__COMMAND_RESULT__INIT;
+	Sdwan__Envelope env;
+	res.type = in->command->type;
+	res.ok = true;
+	res.reason = (char *)"";
+	ctl_msg_envelope_init(&env, (uint64_t)now_ms());
+	env.in_reply_to = in->msg_id;
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND_RESULT;
+	env.command_result = &res;
+	return send_env(s, &env);
+}
+
+/* A session: the DEALER and a PAIR on its monitor's DISCONNECTED events. */
+static int session_open(void *ctx, const struct zcurve_keypair *kp,
+			const uint8_t server[static ZCURVE_KEY_LEN], const char *ep,
+			unsigned serial, void **s, void **mon)
+{
+	char mon_ep[64];
+	(void)snprintf(mon_ep, sizeof(mon_ep), "inproc://mon-%d-%u", getpid(), serial);
+	*mon = NULL;
+	*s = client_socket(ctx, kp, server, ep);
+	if (!*s || zmq_socket_monitor(*s, mon_ep, ZMQ_EVENT_DISCONNECTED) != 0)
+		return -1;
+	*mon = zmq_socket(ctx, ZMQ_PAIR);
+	if (!*mon || zmq_connect(*mon, mon_ep) != 0)
+		return -1;
+	return 0;
+}
+
+static void session_close(void *s, void *mon)
+{
+	if (mon)
+		zmq_close(mon);
+	if (s) {
+		(void)zmq_socket_monitor(s, NULL, 0);
+		zmq_close(s);
+	}
+}
+
 static int do_run(const struct opts *o)
 {
 	struct zcurve_keypair kp;
@@ -369,13 +416,10 @@ static int do_run(const struct opts *o)
 		return 1;
 	}
 	void *ctx = zmq_ctx_new();
-	void *s = client_socket(ctx, &kp, server, o->endpoint);
-	char mon_ep[64];
-	(void)snprintf(mon_ep, sizeof(mon_ep), "inproc://mon-%d", getpid());
-	if (!s || zmq_socket_monitor(s, mon_ep, ZMQ_EVENT_DISCONNECTED) != 0)
-		return 1;
-	void *mon = zmq_socket(ctx, ZMQ_PAIR);
-	if (zmq_connect(mon, mon_ep) != 0)
+	void *s = NULL, *mon = NULL;
+	unsigned sessions = 0;
+	bool drop_command = o->drop_first_command;
+	if (session_open(ctx, &kp, server, o->endpoint, sessions++, &s, &mon) != 0)
 		return 1;
 	/* What a real edge keeps in its state directory: the generation it runs. */
 	uint64_t applied = 0;
@@ -431,8 +475,24 @@ static int do_run(const struct opts *o)
 			(void)send_health(s, applied, tunnels, o->features);
 			break;
 		case SDWAN__ENVELOPE__BODY_COMMAND:
-			printf("command type=%d tunnel=%s token=%s\n", (int)in->command->type,
-			       in->command->tunnel, in->command->token[0] ? "yes" : "no");
+			if (drop_command) {
+				drop_command = false;
+				printf("dropped command id=%" PRIu64 "\n", in->msg_id);
+				session_close(s, mon);
+				if (session_open(ctx, &kp, server, o->endpoint, sessions++, &s,
+						 &mon) != 0) {
+					status = 1;
+					done = true;
+					break;
+				}
+				printf("reconnected\n");
+				next_health = 0;
+				break;
+			}
+			printf("command type=%d tunnel=%s token=%s id=%" PRIu64 "\n",
+			       (int)in->command->type, in->command->tunnel,
+			       in->command->token[0] ? "yes" : "no", in->msg_id);
+			(void)answer_command(s, in);
 			break;
 		case SDWAN__ENVELOPE__BODY_CERT_RENEW_RESPONSE:
 			printf("renewed status=%d in_reply_to=%" PRIu64 "\n",
@@ -452,8 +512,7 @@ static int do_run(const struct opts *o)
 		ctl_msg_free(in);
 	}
 	(void)fflush(stdout);
-	zmq_close(mon);
-	zmq_close(s);
+	session_close(s, mon);
 	zmq_ctx_term(ctx);
 	zcurve_keypair_clear(&kp);
 	return status;
@@ -547,6 +606,7 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 'T'},
 		{"health-ms", required_argument, NULL, 'H'},
 		{"features", required_argument, NULL, 'F'},
+		{"drop-first-command", no_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.health_ms = 1000};
@@ -610,6 +670,9 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			o.features = strtoull(optarg, NULL, 0);
+			break;
+		case 'D':
+			o.drop_first_command = true;
 			break;
 		default:
 			return 1;

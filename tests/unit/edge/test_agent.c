@@ -897,9 +897,53 @@ Test(agent, rekey_command_reaches_the_ops_and_is_answered)
 	cr_assert_str_eq(R.rekey_tunnel, "a:b");
 }
 
+static bool two_results(void)
+{
+	return count(SDWAN__ENVELOPE__BODY_COMMAND_RESULT) >= 2;
+}
+
+static bool three_results(void)
+{
+	return count(SDWAN__ENVELOPE__BODY_COMMAND_RESULT) >= 3;
+}
+
+Test(agent, a_repeated_command_is_answered_again_not_carried_out_twice)
+{
+	enroll();
+	push_command(SDWAN__COMMAND_TYPE__COMMAND_TYPE_REKEY_NOW, "a:b", 77);
+	cr_assert(run_until(got_result, 3000));
+	/* What the controller does when it has not seen the answer by the next session. */
+	push_command(SDWAN__COMMAND_TYPE__COMMAND_TYPE_REKEY_NOW, "a:b", 77);
+	cr_assert(run_until(two_results, 3000));
+	for (size_t i = 0; i < C.n; i++) {
+		if (C.log[i].body != SDWAN__ENVELOPE__BODY_COMMAND_RESULT)
+			continue;
+		cr_assert(C.log[i].ok);
+		cr_assert_eq(C.log[i].in_reply_to, 77);
+	}
+	cr_assert_eq(R.rekeys, 1, "carried out once");
+	/* Another id is another command, even of the same kind. */
+	push_command(SDWAN__COMMAND_TYPE__COMMAND_TYPE_REKEY_NOW, "a:b", 78);
+	cr_assert(run_until(three_results, 3000));
+	cr_assert_eq(R.rekeys, 2);
+	cr_assert_eq(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->in_reply_to, 78);
+}
+
 static bool rotated(void)
 {
 	return got_result() && agent_stats(A)->handshakes >= 2 && agent_stats(A)->connected;
+}
+
+/* The double replies to whoever spoke last: the new session once the edge has reported on it. */
+static bool health_on_the_new_session(void)
+{
+	for (size_t i = C.n; i > 0; i--) {
+		if (C.log[i - 1].body == SDWAN__ENVELOPE__BODY_HEALTH)
+			return true;
+		if (C.log[i - 1].body == SDWAN__ENVELOPE__BODY_COMMAND_RESULT)
+			return false;
+	}
+	return false;
 }
 
 Test(agent, rotate_keys_renews_and_reconnects_with_the_new_key)
@@ -919,6 +963,16 @@ Test(agent, rotate_keys_renews_and_reconnects_with_the_new_key)
 	cr_assert_eq(memcmp(id.curve.public_key, C.last_key, ZCURVE_KEY_LEN), 0);
 	cr_assert_eq(X509_cmp(id.cert, C.renewed), 0);
 	identity_clear(&id);
+	/* The same command again on the new session (its answer went out on the old one, which
+	 * the controller may not have read): answered, keys not rotated a second time. */
+	size_t renewals = count(SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST);
+	cr_assert(run_until(health_on_the_new_session, 3000));
+	push_command(SDWAN__COMMAND_TYPE__COMMAND_TYPE_ROTATE_KEYS, NULL, 78);
+	cr_assert(run_until(two_results, 3000));
+	cr_assert(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->ok);
+	cr_assert_eq(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->in_reply_to, 78);
+	cr_assert_eq(count(SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST), renewals);
+	cr_assert_eq(R.identity_changes, 2);
 }
 
 Test(agent, stored_config_survives_only_as_a_whole)
