@@ -495,9 +495,9 @@ static void command_expired(const struct cmdq_entry *e, void *arg)
 	struct ctlr *c = arg;
 	char detail[200];
 	(void)snprintf(detail, sizeof(detail),
-		       "%s not answered within %d s (sent %u times); the edge may not have carried "
+		       "%s not answered within %u s (sent %u times); the edge may not have carried "
 		       "it out: check the site and give it again",
-		       ctlr__command_name(e->type), CTLR_COMMAND_ANSWER_MS / 1000, e->sends);
+		       ctlr__command_name(e->type), c->opts.command_timeout_ms / 1000, e->sends);
 	LOG_WARN(CTL, "command not answered", "site=%s command=%s id=%llu sends=%u", e->site,
 		 ctlr__command_name(e->type), (unsigned long long)e->msg_id, e->sends);
 	ctlr__event(c, e->site, NULL, "command-result", detail);
@@ -947,7 +947,7 @@ static void on_tick(uv_timer_t *t)
 			ctlr__push_maybe(c, s);
 		}
 	}
-	(void)cmdq_expire(&c->commands, now, CTLR_COMMAND_ANSWER_MS, command_expired, c);
+	(void)cmdq_expire(&c->commands, now, c->opts.command_timeout_ms, command_expired, c);
 	ctlr__reroute_tick(c);
 }
 
@@ -1278,6 +1278,8 @@ int ctlr_new(uv_loop_t *loop, const struct ctlr_options *opts, struct ctlr **out
 		c->opts.enroll_burst = 20;
 	if (!c->opts.push_window)
 		c->opts.push_window = 512;
+	if (!c->opts.command_timeout_ms)
+		c->opts.command_timeout_ms = CTLR_COMMAND_TIMEOUT_DEFAULT_MS;
 	c->rl = (struct log_ratelimit){.interval_ms = 1000, .burst = 10};
 	/* Edges remember the ids of the commands they carried out, to answer a repeat without
 	 * doing it twice: a restarted controller must not reuse ids, so it starts at a random

@@ -40,6 +40,8 @@
 
 struct ctlr;
 
+#define CTLR_COMMAND_TIMEOUT_DEFAULT_MS 60000u
+
 struct ctlr_options {
 	const char *topology_path;        /* required */
 	const char *state_dir;            /* required; created 0700 */
@@ -52,6 +54,8 @@ struct ctlr_options {
 	double enroll_rate;               /* enrollment attempts per second per source; 0: 5 */
 	uint32_t enroll_burst;            /* bucket size; 0: 20 */
 	uint32_t push_window;             /* configs in flight at once; 0: 512 */
+	uint32_t command_timeout_ms; /* how long an operator command waits for its edge's answer
+					across sessions; 0: CTLR_COMMAND_TIMEOUT_DEFAULT_MS */
 };
 
 /* Called once the controller is closed; its memory is gone then. */

@@ -417,8 +417,8 @@ static void do_command(struct ctlr *c, const Sdwan__Admin__CommandRequest *rq, s
 	if (rc == -ENOSPC) {
 		fail(rs,
 		     "site '%s' has %d commands its edge has not answered yet; wait for them "
-		     "(sdwanctl events --site %s) or for them to expire (%d s)",
-		     rq->site, CMDQ_SITE_MAX, rq->site, CTLR_COMMAND_ANSWER_MS / 1000);
+		     "(sdwanctl events --site %s) or for them to expire (%u s)",
+		     rq->site, CMDQ_SITE_MAX, rq->site, c->opts.command_timeout_ms / 1000);
 		return;
 	}
 	if (rc != 0) {

@@ -255,7 +255,7 @@ void ctlr__site_rebuild(struct ctlr *c, struct ctlr_site *s);
 
 /* Send a Command to site's edge and keep it (controller/cmdq.h) until the edge answers it: sent
  * again on each new session of the site meanwhile, dropped with an event after
- * CTLR_COMMAND_ANSWER_MS. Returns 0 (handed over), -ENOTCONN, -ENOENT, -ENOSPC (too many
+ * opts.command_timeout_ms. Returns 0 (handed over), -ENOTCONN, -ENOENT, -ENOSPC (too many
  * unanswered), -errno. */
 int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, const char *tunnel,
 		  const char *token) __attribute__((warn_unused_result));
@@ -265,9 +265,6 @@ const char *ctlr__command_name(int type);
 
 /* s has a new session: send it the commands its edge has not answered, in the order given. */
 void ctlr__commands_resend(struct ctlr *c, struct ctlr_site *s);
-
-/* How long a command waits for its answer across sessions. */
-#define CTLR_COMMAND_ANSWER_MS 60000
 
 /* ZAP lookup for the "edges" domain. */
 int ctlr__zap_lookup(void *arg, const uint8_t key[static ZAP_KEY_LEN],

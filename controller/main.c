@@ -3,8 +3,11 @@
  * enrolls new edges, and answers sdwanctl on the admin socket (controller/ctlr.h). This file only
  * parses options, builds the controller and runs the loop until SIGTERM/SIGINT.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "controller/ca.h"
 #include "controller/ctlr.h"
 
 static void usage(FILE *out)
@@ -22,6 +26,7 @@ static void usage(FILE *out)
 		"                        [--ca-key ecdsa-p256|ecdsa-p384|ed25519]\n"
 		"                        [--cert-lifetime SECONDS] [--health-interval MS]\n"
 		"                        [--enroll-rate PER_SECOND] [--enroll-burst N]\n"
+		"                        [--command-timeout SECONDS]\n"
 		"       sdwan-controller --version\n");
 }
 
@@ -60,8 +65,44 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* A whole number from min to max into *out; otherwise say what the option takes. A number
+ * with a unit ("2s") must not be read as its digits: a health interval of 2 ms would have every
+ * edge dropped as silent. */
+static bool parse_whole(const char *opt, const char *arg, uint64_t min, uint64_t max,
+			const char *unit, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno == 0 && end != arg && *end == '\0' && arg[0] >= '0' && arg[0] <= '9' &&
+	    v >= min && v <= max) {
+		*out = v;
+		return true;
+	}
+	fprintf(stderr, "sdwan-controller: --%s takes %s from %llu to %llu, not '%s'\n", opt, unit,
+		(unsigned long long)min, (unsigned long long)max, arg);
+	return false;
+}
+
+static bool parse_rate(const char *arg, double *out)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(arg, &end);
+	if (errno == 0 && end != arg && *end == '\0' && v > 0 && v <= 10000) {
+		*out = v;
+		return true;
+	}
+	fprintf(stderr,
+		"sdwan-controller: --enroll-rate takes attempts per second per source, more than 0 "
+		"and at most 10000 (0.5 is one every two seconds), not '%s'\n",
+		arg);
+	return false;
+}
+
 static int parse(int argc, char **argv, struct ctlr_options *o, enum log_level *level)
 {
+	uint64_t v = 0;
 	static const struct option opts[] = {
 		{"topology", required_argument, NULL, 't'},
 		{"state", required_argument, NULL, 's'},
@@ -74,6 +115,7 @@ static int parse(int argc, char **argv, struct ctlr_options *o, enum log_level *
 		{"health-interval", required_argument, NULL, 'H'},
 		{"enroll-rate", required_argument, NULL, 'r'},
 		{"enroll-burst", required_argument, NULL, 'b'},
+		{"command-timeout", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -113,16 +155,29 @@ static int parse(int argc, char **argv, struct ctlr_options *o, enum log_level *
 			}
 			break;
 		case 'c':
-			o->cert_lifetime_s = strtoull(optarg, NULL, 10);
+			if (!parse_whole("cert-lifetime", optarg, CA_MIN_LIFETIME_S,
+					 CA_MAX_LIFETIME_S, "seconds", &o->cert_lifetime_s))
+				return 2;
 			break;
 		case 'H':
-			o->health_interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			if (!parse_whole("health-interval", optarg, 100, 600000, "milliseconds",
+					 &v))
+				return 2;
+			o->health_interval_ms = (uint32_t)v;
 			break;
 		case 'r':
-			o->enroll_rate = strtod(optarg, NULL);
+			if (!parse_rate(optarg, &o->enroll_rate))
+				return 2;
 			break;
 		case 'b':
-			o->enroll_burst = (uint32_t)strtoul(optarg, NULL, 10);
+			if (!parse_whole("enroll-burst", optarg, 1, 1000000, "attempts", &v))
+				return 2;
+			o->enroll_burst = (uint32_t)v;
+			break;
+		case 'C':
+			if (!parse_whole("command-timeout", optarg, 1, 86400, "seconds", &v))
+				return 2;
+			o->command_timeout_ms = (uint32_t)(v * 1000);
 			break;
 		case 'h':
 			usage(stdout);

@@ -21,7 +21,8 @@ sed -e 's/auth: certificate/auth: psk/' "$src/topologies/hub-spoke.yaml" >"$tmp/
 grep -q 'auth: psk' "$tmp/wan.yaml" || fail "test topology has no psk"
 
 # A low enrollment rate limit, so that the flood below is refused.
-start_ctl() { ctl_start --enroll-burst 12 --enroll-rate 2; }
+# Commands unanswered for 3 s are dropped (default 60 s), so that the test sees it happen.
+start_ctl() { ctl_start --enroll-burst 12 --enroll-rate 2 --command-timeout 3; }
 counter() { ctl status --json | jq -r ".counters.$1"; }
 site_field() { ctl status --json | jq -r ".sites[] | select(.site == \"$1\") | .$2"; }
 dbsum() { sqlite3 "$tmp/st/controller.db" .dump | sha256sum | cut -d' ' -f1; }
@@ -37,6 +38,15 @@ start_ctl
 [ "$(stat -c %a "$ADMIN")" = 600 ] || fail "admin socket must be 0600"
 [ "$(stat -c %a "$tmp/st/controller.key")" = 600 ] || fail "controller key must be 0600"
 ok "controller started: admin socket and key 0600"
+for bad in "--health-interval 2s" "--cert-lifetime 10" "--enroll-rate 0" "--command-timeout x"; do
+	# shellcheck disable=SC2086 # the option and its value are two words
+	if out=$("$bin/sdwan-controller" --topology "$tmp/wan.yaml" --state "$tmp/nostate" $bad 2>&1); then
+		fail "sdwan-controller accepted $bad"
+	fi
+	[[ $out == *"${bad%% *} takes "*", not '${bad#* }'"* ]] || fail "$bad: unclear error: $out"
+done
+[ ! -e "$tmp/nostate" ] || fail "a refused command line created state"
+ok "numeric options: a value with a unit or out of range is refused with what the option takes"
 
 # --- Enrollment end to end: the certificate names the token's site, whatever the CSR asks.
 T1=$(token branch1)
@@ -176,9 +186,8 @@ for _ in $(seq 30); do
 	sleep 0.1
 done
 [ "$(answers branch1 "rekey done")" = 1 ] || fail "rekey answer not an event: $(ctl events --site branch1)"
-cli run --state "$tmp/b2" --drop-first-command --timeout 30 >"$tmp/b2.drop" 2>&1 &
-B2=$!
-NS_PIDS="$NS_PIDS $B2"
+cli_bg "$tmp/b2.drop" run --state "$tmp/b2" --drop-first-command --timeout 30
+B2=$CLI_PID
 for _ in $(seq 30); do
 	[ "$(site_field branch2 connected)" = true ] && break
 	sleep 0.1
@@ -197,7 +206,25 @@ done
 [ "$(answers branch2 "rekey done")" = 1 ] || fail "resent command's answer: $(ctl events --site branch2)"
 kill "$B2" 2>/dev/null || true
 wait "$B2" 2>/dev/null || true
-ok "command answers are events; a command lost with its session is sent again and answered once"
+cli_bg "$tmp/b2.ignore" run --state "$tmp/b2" --ignore-commands --timeout 30
+B2=$CLI_PID
+for _ in $(seq 30); do
+	[ "$(site_field branch2 connected)" = true ] && break
+	sleep 0.1
+done
+ctl rekey branch2 >/dev/null || fail "rekey branch2 (ignored)"
+wait_for "$tmp/b2.ignore" '^ignored command id=' || fail "client did not get the command"
+expired="rekey not answered within 3 s (sent 1 times); the edge may not have carried it out: check the site and give it again"
+for _ in $(seq 60); do
+	[ "$(answers branch2 "$expired")" = 1 ] && break
+	sleep 0.1
+done
+[ "$(answers branch2 "$expired")" = 1 ] || fail "unanswered command not reported: $(ctl events --site branch2)"
+grep -q 'msg="command not answered" site=branch2 command=rekey' "$tmp/ctl.log" ||
+	fail "unanswered command not logged"
+kill "$B2" 2>/dev/null || true
+wait "$B2" 2>/dev/null || true
+ok "command answers are events; a command lost with its session is sent again and answered once; one never answered is reported"
 
 # --- Topology edit: only the affected sites get a new generation.
 g_b1=$(site_field branch1 generation)

@@ -9,6 +9,7 @@
  *       prints "enrolled site=S cert_cn=CN" (exit 0) or "refused status=N reason=..." (exit 3).
  *   ctl_client run --state DIR --endpoint EP [--nack REASON] [--once] [--timeout S]
  *                  [--renew] [--health-ms MS] [--features BITS] [--drop-first-command]
+ *                  [--ignore-commands]
  *       DEALER with the enrolled key; a HealthReport first, then health every --health-ms;
  *       acks (or nacks) every config, answers every command (ok). Prints one line per thing
  *       seen:
@@ -19,6 +20,7 @@
  *       --drop-first-command: the first command is not answered; the client closes its
  *       session and opens a new one (what a command caught in a reconnect looks like to the
  *       controller), printing "dropped command id=I" then "reconnected".
+ *       --ignore-commands: commands are printed ("ignored command id=I") and never answered.
  *       --once exits after the first ack; --timeout ends the run (exit 0); a disconnect ends
  *       it with exit 4.
  *   ctl_client raw --endpoint EP [--state DIR] --server-key HEX (--garbage N | --oversize N |
@@ -61,6 +63,7 @@ struct opts {
 	bool wrong_body;
 	bool bad_version;
 	bool drop_first_command;
+	bool ignore_commands;
 	long garbage;
 	long oversize;
 	int timeout_s;
@@ -475,6 +478,10 @@ static int do_run(const struct opts *o)
 			(void)send_health(s, applied, tunnels, o->features);
 			break;
 		case SDWAN__ENVELOPE__BODY_COMMAND:
+			if (o->ignore_commands) {
+				printf("ignored command id=%" PRIu64 "\n", in->msg_id);
+				break;
+			}
 			if (drop_command) {
 				drop_command = false;
 				printf("dropped command id=%" PRIu64 "\n", in->msg_id);
@@ -607,6 +614,7 @@ int main(int argc, char **argv)
 		{"health-ms", required_argument, NULL, 'H'},
 		{"features", required_argument, NULL, 'F'},
 		{"drop-first-command", no_argument, NULL, 'D'},
+		{"ignore-commands", no_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.health_ms = 1000};
@@ -673,6 +681,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			o.drop_first_command = true;
+			break;
+		case 'I':
+			o.ignore_commands = true;
 			break;
 		default:
 			return 1;

@@ -6,6 +6,7 @@
 #   ctl_start [ARGS...]     # controller on $tmp/wan.yaml and $tmp/st, log $tmp/ctl.log; its
 #                           # pid in CTL_PID (ip netns exec execs it: kill -9 reaches it)
 #   ctl ARGS / cli MODE ARGS / token SITE [ARGS]   sdwanctl, ctl_client, a new token
+#   cli_bg OUT MODE ARGS    # ctl_client in the background, its own pid in CLI_PID
 #   fail MSG (with the controller log's tail), ok MSG (numbered)
 . "$src/tests/integration/lib/netns.sh"
 client=$bin/../tests/ctl_client
@@ -52,4 +53,11 @@ ctl_start() {
 
 ctl() { ns_exec c "$bin/sdwanctl" --admin "$ADMIN" "$@"; }
 cli() { ns_exec c "$client" "$@" --endpoint "$EP"; }
+# cli_bg OUT ARGS...: a client in the background, output to OUT; CLI_PID is the client itself
+# (not a subshell), so that `kill "$CLI_PID"` ends its session.
+cli_bg() {
+	ip netns exec "$NS-c" "$client" "${@:2}" --endpoint "$EP" >"$1" 2>&1 &
+	CLI_PID=$!
+	NS_PIDS="$NS_PIDS $CLI_PID"
+}
 token() { ctl token create "$1" --json "${@:2}" | jq -r .token; }
