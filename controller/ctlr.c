@@ -427,6 +427,7 @@ int ctlr__revoke(struct ctlr *c, const char *site)
 	if (rc != 0)
 		return rc;
 	s->revoked = true;
+	s->prev_key = false;
 	ctlr__site_drop(c, s, "revoked by the operator");
 	(void)cmdq_remove_site(&c->commands, site, -1, NULL, NULL);
 	ctlr__event(c, site, NULL, "revoked", "certificate and CURVE key revoked by the operator");
@@ -1047,6 +1048,7 @@ static int load_sites(struct ctlr *c)
 		s->revoked = v[i].revoked;
 		s->features = v[i].features;
 		memcpy(s->curve_key, v[i].curve_key, sizeof(s->curve_key));
+		s->prev_key = v[i].has_prev_key;
 		s->last_seen_ms = v[i].last_seen_ms;
 	}
 	store_edge_list_free(v, n);

@@ -225,6 +225,7 @@ static void enroll(struct ctlr *c, const Sdwan__EnrollRequest *req, const zmq_ms
 			bool new_features = ms->features != req->features;
 			ms->enrolled = true;
 			ms->revoked = false;
+			ms->prev_key = false;
 			ms->applied = 0;
 			ms->features = req->features;
 			memcpy(ms->curve_key, req->curve_public_key.data, STORE_KEY_LEN);
@@ -467,8 +468,9 @@ static const char *event_kind(Sdwan__EventType t)
 }
 
 static void on_cert_renew(struct ctlr *c, struct ctlr_site *s, const Sdwan__CertRenewRequest *rq,
-			  const zmq_msg_t *rid, uint64_t msg_id)
+			  const zmq_msg_t *rid, const zmq_msg_t *payload, uint64_t msg_id)
 {
+	uint8_t from_key[ZAP_KEY_LEN];
 	Sdwan__CertRenewResponse resp = SDWAN__CERT_RENEW_RESPONSE__INIT;
 	ProtobufCBinaryData chain[1] = {{c->ca_der_len, c->ca_der}};
 	char why[CA_REASON_LEN] = "";
@@ -485,6 +487,13 @@ static void on_cert_renew(struct ctlr *c, struct ctlr_site *s, const Sdwan__Cert
 		goto reply;
 	}
 	new_key = rq->new_curve_public_key.len ? rq->new_curve_public_key.data : NULL;
+	/* The key this session authenticated with is the one the edge holds until it has our
+	 * answer and has saved its new key: it stays admitted until the new one is seen. */
+	if (new_key && zap_msg_curve_key(payload, from_key) != 0) {
+		resp.status = SDWAN__CERT_STATUS__CERT_STATUS_INTERNAL;
+		(void)snprintf(why, sizeof(why), "this session's CURVE key is unknown; try again");
+		goto reply;
+	}
 	struct ca_issue issue = {.site = s->name, .lifetime_s = c->opts.cert_lifetime_s};
 	rc = x509id_csr_decode(rq->csr_der.data, rq->csr_der.len, X509ID_DER, &csr);
 	if (rc == 0)
@@ -504,15 +513,18 @@ static void on_cert_renew(struct ctlr *c, struct ctlr_site *s, const Sdwan__Cert
 	if (rc == 0)
 		rc = ctlr__tx(c);
 	if (rc == 0)
-		rc = store_edge_renew(c->st, s->name, new_key, (char *)pem);
+		rc = store_edge_renew(c->st, s->name, new_key, new_key ? from_key : NULL,
+				      (char *)pem);
 	if (rc == 0) {
 		resp.status = SDWAN__CERT_STATUS__CERT_STATUS_OK;
 		resp.certificate_der.data = der;
 		resp.certificate_der.len = der_len;
 		resp.ca_chain_der = chain;
 		resp.n_ca_chain_der = 1;
-		if (new_key)
+		if (new_key) {
 			memcpy(s->curve_key, new_key, STORE_KEY_LEN);
+			s->prev_key = true;
+		}
 		c->counters[CTLR_C_CERT_RENEWED]++;
 		LOG_NOTICE(CA, "certificate renewed", "site=%s new_curve_key=%s", s->name,
 			   new_key ? "yes" : "no");
@@ -520,7 +532,8 @@ static void on_cert_renew(struct ctlr *c, struct ctlr_site *s, const Sdwan__Cert
 			    new_key ? "with a new CURVE key" : "");
 	} else if (rc == -EEXIST) {
 		resp.status = SDWAN__CERT_STATUS__CERT_STATUS_KEY_INVALID;
-		(void)snprintf(why, sizeof(why), "that CURVE key belongs to another site");
+		(void)snprintf(why, sizeof(why),
+			       "that CURVE key is already in use: make a new one");
 	}
 reply:
 	if (resp.status != SDWAN__CERT_STATUS__CERT_STATUS_OK) {
@@ -610,7 +623,7 @@ static void dispatch(struct ctlr *c, struct ctlr_site *s, struct Sdwan__Envelope
 		on_command_result(c, s, env->command_result, env->in_reply_to);
 		break;
 	case SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST:
-		on_cert_renew(c, s, env->cert_renew_request, rid, env->msg_id);
+		on_cert_renew(c, s, env->cert_renew_request, rid, payload, env->msg_id);
 		break;
 	case SDWAN__ENVELOPE__BODY_ERROR:
 		PEER_LOG(c, "edge reported a protocol error", "site=%s reason=\"%s\"", s->name,
@@ -629,6 +642,27 @@ static void dispatch(struct ctlr *c, struct ctlr_site *s, struct Sdwan__Envelope
 				    "message not allowed from an edge");
 		break;
 	}
+}
+
+/* s rotated its key: once a session authenticated with the new key speaks, the old key is no
+ * longer admitted. */
+static void key_confirm(struct ctlr *c, struct ctlr_site *s, const zmq_msg_t *payload)
+{
+	uint8_t k[ZAP_KEY_LEN];
+	if (zap_msg_curve_key(payload, k) != 0 || CRYPTO_memcmp(k, s->curve_key, ZAP_KEY_LEN) != 0)
+		return;
+	int rc = ctlr__tx(c);
+	if (rc == 0)
+		rc = store_edge_key_confirmed(c->st, s->name);
+	if (rc != 0) {
+		c->counters[CTLR_C_STORE_ERRORS]++;
+		LOG_WARN(CTL, "previous key not retired; trying again", "site=%s err=%s", s->name,
+			 sdw_strerror(rc));
+		return;
+	}
+	s->prev_key = false;
+	LOG_NOTICE(CTL, "edge uses its new CURVE key; the previous one is no longer admitted",
+		   "site=%s", s->name);
 }
 
 void ctlr__on_control(struct zsock *zs, zmq_msg_t *frames, size_t n, void *arg)
@@ -654,6 +688,8 @@ void ctlr__on_control(struct zsock *zs, zmq_msg_t *frames, size_t n, void *arg)
 		return;
 	}
 	session_note(c, s, &frames[0], &frames[1]);
+	if (s->prev_key)
+		key_confirm(c, s, &frames[1]);
 	struct Sdwan__Envelope *env =
 		decode_or_refuse(c, zs, &frames[0], &frames[1], CTL_MSG_MAX_SIZE, site);
 	if (!env)

@@ -36,6 +36,7 @@ enum stmt_id {
 	S_EDGE_ADD,
 	S_EDGE_REVOKE,
 	S_EDGE_RENEW,
+	S_EDGE_KEY_CONFIRMED,
 	S_EDGE_SEEN,
 	S_EDGE_FEATURES,
 	S_EDGE_GET,
@@ -62,7 +63,9 @@ enum stmt_id {
 	S_COUNT,
 };
 
-#define EDGE_COLS  "site, curve_key, cert_pem, enrolled_at, last_seen, revoked, revoked_at, features"
+#define EDGE_COLS                                                                                  \
+	"site, curve_key, cert_pem, enrolled_at, last_seen, revoked, revoked_at, features, "       \
+	"prev_curve_key"
 #define EVENT_COLS "id, at, site, tunnel, kind, detail"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -82,16 +85,23 @@ static const char *const stmt_sql[S_COUNT] = {
 		"INSERT INTO edge(site, curve_key, cert_pem, enrolled_at) VALUES(?1, ?2, ?3, ?4)"
 		" ON CONFLICT(site) DO UPDATE SET curve_key = excluded.curve_key,"
 		" cert_pem = excluded.cert_pem, enrolled_at = excluded.enrolled_at,"
-		" revoked = 0, revoked_at = NULL, last_seen = NULL WHERE edge.revoked = 1",
-	[S_EDGE_REVOKE] = "UPDATE edge SET revoked = 1, revoked_at = COALESCE(revoked_at, ?2)"
-			  " WHERE site = ?1",
-	[S_EDGE_RENEW] = "UPDATE edge SET cert_pem = ?2, curve_key = COALESCE(?3, curve_key)"
+		" revoked = 0, revoked_at = NULL, last_seen = NULL, prev_curve_key = NULL"
+		" WHERE edge.revoked = 1",
+	[S_EDGE_REVOKE] = "UPDATE edge SET revoked = 1, revoked_at = COALESCE(revoked_at, ?2),"
+			  " prev_curve_key = NULL WHERE site = ?1",
+	/* A new key: the one the request came with stays admitted (prev_curve_key) until the
+	 * edge is seen with the new one. */
+	[S_EDGE_RENEW] = "UPDATE edge SET cert_pem = ?2, curve_key = COALESCE(?3, curve_key),"
+			 " prev_curve_key = CASE WHEN ?3 IS NULL THEN prev_curve_key ELSE ?4 END"
 			 " WHERE site = ?1 AND revoked = 0",
+	[S_EDGE_KEY_CONFIRMED] = "UPDATE edge SET prev_curve_key = NULL"
+				 " WHERE site = ?1 AND prev_curve_key IS NOT NULL",
 	[S_EDGE_SEEN] =
 		"UPDATE edge SET last_seen = MAX(COALESCE(last_seen, 0), ?2) WHERE site = ?1",
 	[S_EDGE_FEATURES] = "UPDATE edge SET features = ?2 WHERE site = ?1",
 	[S_EDGE_GET] = "SELECT " EDGE_COLS " FROM edge WHERE site = ?1",
-	[S_EDGE_BY_KEY] = "SELECT " EDGE_COLS " FROM edge WHERE curve_key = ?1",
+	[S_EDGE_BY_KEY] =
+		"SELECT " EDGE_COLS " FROM edge WHERE curve_key = ?1 OR prev_curve_key = ?1",
 	[S_EDGE_LIST] = "SELECT " EDGE_COLS " FROM edge ORDER BY site",
 	[S_TOKEN_ADD] =
 		"INSERT INTO token(hash, site, created_at, expires_at) VALUES(?1, ?2, ?3, ?4)",
@@ -198,6 +208,15 @@ static const struct migration migrations[] = {
 	/* What each edge build understands (CTL_FEATURE_* bits): a restarted controller must
 	 * build the configs it built before, not fall back until every edge has reported. */
 	{4, "ALTER TABLE edge ADD COLUMN features INTEGER NOT NULL DEFAULT 0;"},
+	/* Key rotation in two steps: the key an edge rotated from stays admitted until the edge
+	 * connects with its new one, so that a lost answer or a crash before the edge saved its
+	 * new key does not lock it out. A key is one site's, in either column (checked on write).
+	 */
+	{5, "ALTER TABLE edge ADD COLUMN prev_curve_key BLOB"
+	    " CHECK (prev_curve_key IS NULL"
+	    "  OR (typeof(prev_curve_key) = 'blob' AND length(prev_curve_key) = 32));"
+	    "CREATE UNIQUE INDEX edge_prev_curve_key ON edge(prev_curve_key)"
+	    " WHERE prev_curve_key IS NOT NULL;"},
 };
 
 struct store {
@@ -884,9 +903,30 @@ static int edge_read(sqlite3_stmt *s, struct store_edge *e)
 	e->revoked = sqlite3_column_int64(s, 5) != 0;
 	e->revoked_ms = sqlite3_column_int64(s, 6);
 	e->features = (uint64_t)sqlite3_column_int64(s, 7);
+	if (rc == 0 && sqlite3_column_type(s, 8) != SQLITE_NULL) {
+		rc = col_fixed(s, 8, e->prev_curve_key, sizeof(e->prev_curve_key));
+		e->has_prev_key = rc == 0;
+	}
 	if (rc != 0)
 		store_edge_clear(e);
 	return rc;
+}
+
+/* -EEXIST when key is held, now or as the key a rotation started from, by another site than
+ * `site` (or by site too, when own_counts); 0 when nobody holds it. The UNIQUE constraints
+ * cover each column; this covers one column against the other. */
+static int key_taken(struct store *st, const uint8_t key[static STORE_KEY_LEN], const char *site,
+		     bool own_counts)
+{
+	struct store_edge e;
+	int rc = store_edge_find_by_key(st, key, &e);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc != 0)
+		return rc;
+	bool taken = own_counts || strcmp(e.site, site) != 0;
+	store_edge_clear(&e);
+	return taken ? -EEXIST : 0;
 }
 
 int store_edge_add(struct store *st, const char *site,
@@ -897,7 +937,9 @@ int store_edge_add(struct store *st, const char *site,
 	int changes = 0;
 	if (!store_site_name_valid(site) || !pem_ok(cert_pem))
 		return -EINVAL;
-	int rc = stmt_get(st, S_EDGE_ADD, &s);
+	int rc = key_taken(st, curve_key, site, false);
+	if (rc == 0)
+		rc = stmt_get(st, S_EDGE_ADD, &s);
 	if (rc != 0)
 		return rc;
 	struct bind b = {.s = s};
@@ -939,21 +981,41 @@ int store_edge_revoke(struct store *st, const char *site, int64_t now_ms)
 }
 
 int store_edge_renew(struct store *st, const char *site, const uint8_t *new_key,
-		     const char *cert_pem)
+		     const uint8_t *from_key, const char *cert_pem)
 {
 	sqlite3_stmt *s = NULL;
-	if (!pem_ok(cert_pem))
+	if (!pem_ok(cert_pem) || (new_key && !from_key))
 		return -EINVAL;
 	if (!store_site_name_valid(site))
 		return -ENOENT;
-	int rc = stmt_get(st, S_EDGE_RENEW, &s);
+	int rc = new_key ? key_taken(st, new_key, site, true) : 0;
+	if (rc == 0)
+		rc = stmt_get(st, S_EDGE_RENEW, &s);
 	if (rc != 0)
 		return rc;
 	struct bind b = {.s = s};
 	bind_str(&b, site);
 	bind_str(&b, cert_pem);
 	bind_blob(&b, new_key, STORE_KEY_LEN);
+	bind_blob(&b, from_key, STORE_KEY_LEN);
 	return update_site(st, s, &b);
+}
+
+int store_edge_key_confirmed(struct store *st, const char *site)
+{
+	sqlite3_stmt *s = NULL;
+	int changes = 0;
+	if (!store_site_name_valid(site))
+		return -ENOENT;
+	int rc = stmt_get(st, S_EDGE_KEY_CONFIRMED, &s);
+	if (rc != 0)
+		return rc;
+	struct bind b = {.s = s};
+	bind_str(&b, site);
+	rc = step_done(st, s, &b, &changes);
+	if (rc == 0 && changes)
+		LOG_NOTICE(CTL, "store: previous CURVE key no longer admitted", "site=%s", site);
+	return rc;
 }
 
 int store_edge_seen(struct store *st, const char *site, int64_t now_ms)

@@ -38,7 +38,7 @@
 #define STORE_DB_NAME "controller.db"
 
 /* Schema version this code creates and migrates to. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Longest site name (the topology's rule: 1-31 of [a-z0-9-], starting with a letter). */
 #define STORE_SITE_MAX 31
@@ -147,6 +147,9 @@ struct store_edge {
 	int64_t revoked_ms;   /* when revoked */
 	bool revoked;
 	uint64_t features; /* CTL_FEATURE_* bits the edge last announced (0 before schema 4) */
+	/* The key a rotation started from, admitted until the edge is seen with curve_key. */
+	uint8_t prev_curve_key[STORE_KEY_LEN];
+	bool has_prev_key;
 };
 
 /*
@@ -164,9 +167,18 @@ int store_edge_revoke(struct store *st, const char *site, int64_t now_ms)
 	__attribute__((warn_unused_result));
 
 /* Certificate renewal for an enrolled, not revoked site: new certificate and, when new_key is
- * not NULL, a new CURVE key. Returns 0, -ENOENT (unknown or revoked), -EEXIST (key in use). */
+ * not NULL, a new CURVE key. from_key (required with new_key) is the key the request came
+ * with: it stays admitted beside new_key until store_edge_key_confirmed, so that an edge that
+ * never got the answer, or died before saving its new key, can still connect. Returns 0,
+ * -EINVAL, -ENOENT (unknown or revoked), -EEXIST (new_key held by any site, this one too). */
 int store_edge_renew(struct store *st, const char *site, const uint8_t *new_key,
-		     const char *cert_pem) __attribute__((warn_unused_result));
+		     const uint8_t *from_key, const char *cert_pem)
+	__attribute__((warn_unused_result));
+
+/* site's edge was seen with its current key: the key it rotated from is no longer admitted.
+ * 0 (also when there was none), or a store error. */
+int store_edge_key_confirmed(struct store *st, const char *site)
+	__attribute__((warn_unused_result));
 
 /* Record what site's edge build understands (CTL_FEATURE_* bits, as it announced them at
  * enrollment or in a health report). 0 or -ENOENT. */
@@ -181,8 +193,8 @@ int store_edge_seen(struct store *st, const char *site, int64_t now_ms)
 int store_edge_get(struct store *st, const char *site, struct store_edge *out)
 	__attribute__((warn_unused_result));
 
-/* The edge holding this CURVE key, revoked or not: the ZAP handler admits it only when
- * !out->revoked. Returns 0, -ENOENT, -ENOMEM. */
+/* The edge holding this CURVE key (as curve_key or prev_curve_key), revoked or not: the ZAP
+ * handler admits it only when !out->revoked. Returns 0, -ENOENT, -ENOMEM. */
 int store_edge_find_by_key(struct store *st, const uint8_t curve_key[static STORE_KEY_LEN],
 			   struct store_edge *out) __attribute__((warn_unused_result));
 

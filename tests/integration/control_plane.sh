@@ -226,6 +226,25 @@ kill "$B2" 2>/dev/null || true
 wait "$B2" 2>/dev/null || true
 ok "command answers are events; a command lost with its session is sent again and answered once; one never answered is reported"
 
+# --- Key rotation in two steps: an edge that never got (or never saved) its rotated key still
+# gets in with the old one; once it has been seen with the new one, the old one is refused.
+cp -r "$tmp/b2" "$tmp/b2.old"
+handshake() { # STATE: "ok" or "refused", what the controller made of the client's key
+	cli run --state "$1" --timeout 2 2>&1 | sed -n 's/^handshake //p' | head -1
+}
+cli run --state "$tmp/b2" --rotate-key --lose-rotation --timeout 10 >"$tmp/b2.lost" 2>&1 || true
+grep -q '^renewed status=1' "$tmp/b2.lost" || fail "rotation not signed: $(cat "$tmp/b2.lost")"
+grep -q '^rotation lost' "$tmp/b2.lost" || fail "rotation not lost: $(cat "$tmp/b2.lost")"
+cmp -s "$tmp/b2/curve.key" "$tmp/b2.old/curve.key" || fail "the lost rotation changed the key"
+[ "$(handshake "$tmp/b2")" = ok ] || fail "edge locked out: its key refused after a rotation it never got"
+cli run --state "$tmp/b2" --rotate-key --timeout 4 >"$tmp/b2.rot" 2>&1 || true
+grep -q '^rotated' "$tmp/b2.rot" || fail "rotation: $(cat "$tmp/b2.rot")"
+grep -q 'msg="edge uses its new CURVE key; the previous one is no longer admitted" site=branch2' \
+	"$tmp/ctl.log" || fail "new key not confirmed"
+[ "$(handshake "$tmp/b2")" = ok ] || fail "the new key is not admitted"
+[ "$(handshake "$tmp/b2.old")" = refused ] || fail "the old key is still admitted after the new one was seen"
+ok "key rotation: the old key admitted until the new one is seen (lost answer), refused after"
+
 # --- Topology edit: only the affected sites get a new generation.
 g_b1=$(site_field branch1 generation)
 g_b2=$(site_field branch2 generation)

@@ -9,18 +9,23 @@
  *       prints "enrolled site=S cert_cn=CN" (exit 0) or "refused status=N reason=..." (exit 3).
  *   ctl_client run --state DIR --endpoint EP [--nack REASON] [--once] [--timeout S]
  *                  [--renew] [--health-ms MS] [--features BITS] [--drop-first-command]
- *                  [--ignore-commands]
+ *                  [--ignore-commands] [--rotate-key [--lose-rotation]]
  *       DEALER with the enrolled key; a HealthReport first, then health every --health-ms;
  *       acks (or nacks) every config, answers every command (ok). Prints one line per thing
  *       seen:
  *         config generation=G site=S tunnels=N wan_prefixes=W ca=C wan_summary=M /
  *         tunnel NAME peer=P initiator=B psk=H8
  *         acked G / nacked G / command type=T tunnel=X token=yes|no id=I / error code=C
- *         reason=R / renewed status=S / disconnected
+ *         reason=R / renewed status=S / handshake ok / handshake refused / disconnected
+ *       (a refused handshake or a disconnect ends the run with exit 4)
  *       --drop-first-command: the first command is not answered; the client closes its
  *       session and opens a new one (what a command caught in a reconnect looks like to the
  *       controller), printing "dropped command id=I" then "reconnected".
  *       --ignore-commands: commands are printed ("ignored command id=I") and never answered.
+ *       --rotate-key: after the first health report, a CertRenewRequest with a new CURVE key;
+ *       on its answer (status 1) the new key is saved as curve.key and a new session opened
+ *       with it ("rotated"); with --lose-rotation the answer is thrown away and the client
+ *       exits ("rotation lost"), as an edge killed before it saved its new key would.
  *       --once exits after the first ack; --timeout ends the run (exit 0); a disconnect ends
  *       it with exit 4.
  *   ctl_client raw --endpoint EP [--state DIR] --server-key HEX (--garbage N | --oversize N |
@@ -64,6 +69,8 @@ struct opts {
 	bool bad_version;
 	bool drop_first_command;
 	bool ignore_commands;
+	bool rotate_key;
+	bool lose_rotation;
 	long garbage;
 	long oversize;
 	int timeout_s;
@@ -311,7 +318,8 @@ static void print_config(const Sdwan__EdgeConfig *c)
 	}
 }
 
-static int send_renew(void *s)
+/* A CertRenewRequest; with new_key (may be NULL), a key rotation to it. */
+static int send_renew(void *s, const uint8_t *new_key)
 {
 	uint8_t *csr = NULL;
 	size_t len = 0;
@@ -320,6 +328,10 @@ static int send_renew(void *s)
 	Sdwan__CertRenewRequest rq = SDWAN__CERT_RENEW_REQUEST__INIT;
 	rq.csr_der.data = csr;
 	rq.csr_der.len = len;
+	if (new_key) {
+		rq.new_curve_public_key.data = (uint8_t *)new_key;
+		rq.new_curve_public_key.len = ZCURVE_KEY_LEN;
+	}
 	Sdwan__Envelope env;
 	ctl_msg_envelope_init(&env, 77);
 	env.body_case = SDWAN__ENVELOPE__BODY_CERT_RENEW_REQUEST;
@@ -383,7 +395,24 @@ static int answer_command(void *s, const Sdwan__Envelope *in)
 	return send_env(s, &env);
 }
 
-/* A session: the DEALER and a PAIR on its monitor's DISCONNECTED events. */
+/* The event number of the next monitor event (both of its frames read). */
+static int monitor_event(void *mon)
+{
+	zmq_msg_t m;
+	uint16_t ev = 0;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, mon, 0) >= 2)
+		memcpy(&ev, zmq_msg_data(&m), sizeof(ev));
+	while (zmq_msg_more(&m)) {
+		zmq_msg_close(&m);
+		zmq_msg_init(&m);
+		(void)zmq_msg_recv(&m, mon, 0);
+	}
+	zmq_msg_close(&m);
+	return ev;
+}
+
+/* A session: the DEALER and a PAIR on its monitor's events (disconnected, handshake). */
 static int session_open(void *ctx, const struct zcurve_keypair *kp,
 			const uint8_t server[static ZCURVE_KEY_LEN], const char *ep,
 			unsigned serial, void **s, void **mon)
@@ -392,7 +421,9 @@ static int session_open(void *ctx, const struct zcurve_keypair *kp,
 	(void)snprintf(mon_ep, sizeof(mon_ep), "inproc://mon-%d-%u", getpid(), serial);
 	*mon = NULL;
 	*s = client_socket(ctx, kp, server, ep);
-	if (!*s || zmq_socket_monitor(*s, mon_ep, ZMQ_EVENT_DISCONNECTED) != 0)
+	if (!*s || zmq_socket_monitor(*s, mon_ep,
+				      ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+					      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
 		return -1;
 	*mon = zmq_socket(ctx, ZMQ_PAIR);
 	if (!*mon || zmq_connect(*mon, mon_ep) != 0)
@@ -408,6 +439,32 @@ static void session_close(void *s, void *mon)
 		(void)zmq_socket_monitor(s, NULL, 0);
 		zmq_close(s);
 	}
+}
+
+/* The controller signed the rotation to *next: lose it (--lose-rotation: nothing kept), or
+ * save the new key and open a new session with it. */
+static int rotate_to(const struct opts *o, void *ctx, struct zcurve_keypair *kp,
+		     struct zcurve_keypair *next, const uint8_t server[static ZCURVE_KEY_LEN],
+		     unsigned serial, void **s, void **mon)
+{
+	if (o->lose_rotation) {
+		printf("rotation lost\n");
+		zcurve_keypair_clear(next);
+		return 0;
+	}
+	char path[512];
+	(void)snprintf(path, sizeof(path), "%s/curve.key", o->state);
+	if (zcurve_secret_save(path, next) != 0)
+		return -EIO;
+	zcurve_keypair_clear(kp);
+	*kp = *next;
+	zcurve_keypair_clear(next);
+	session_close(*s, *mon);
+	*s = *mon = NULL;
+	if (session_open(ctx, kp, server, o->endpoint, serial, s, mon) != 0)
+		return -EIO;
+	printf("rotated\n");
+	return 0;
 }
 
 static int do_run(const struct opts *o)
@@ -434,6 +491,9 @@ static int do_run(const struct opts *o)
 		tunnels = strtoul(gen, NULL, 10);
 	int status = 0;
 	bool renew_sent = false;
+	bool rotation_sent = false;
+	struct zcurve_keypair next_kp;
+	memset(&next_kp, 0, sizeof(next_kp));
 	int64_t deadline = o->timeout_s > 0 ? now_ms() + o->timeout_s * 1000 : INT64_MAX;
 	int64_t next_health = 0;
 	printf("connecting\n");
@@ -443,18 +503,23 @@ static int do_run(const struct opts *o)
 			(void)send_health(s, applied, tunnels, o->features);
 			next_health = now_ms() + o->health_ms;
 			if (o->renew && !renew_sent)
-				renew_sent = send_renew(s) == 0;
+				renew_sent = send_renew(s, NULL) == 0;
+			if (o->rotate_key && !rotation_sent &&
+			    zcurve_keypair_generate(&next_kp) == 0)
+				rotation_sent = send_renew(s, next_kp.public_key) == 0;
 		}
 		zmq_pollitem_t it[2] = {{.socket = s, .events = ZMQ_POLLIN},
 					{.socket = mon, .events = ZMQ_POLLIN}};
 		if (zmq_poll(it, 2, 100) <= 0)
 			continue;
 		if (it[1].revents & ZMQ_POLLIN) {
-			zmq_msg_t m;
-			zmq_msg_init(&m);
-			(void)zmq_msg_recv(&m, mon, 0);
-			zmq_msg_close(&m);
-			printf("disconnected\n");
+			int ev = monitor_event(mon);
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+				printf("handshake ok\n");
+				continue;
+			}
+			printf(ev == ZMQ_EVENT_DISCONNECTED ? "disconnected\n"
+							    : "handshake refused\n");
 			status = 4;
 			break;
 		}
@@ -504,6 +569,18 @@ static int do_run(const struct opts *o)
 		case SDWAN__ENVELOPE__BODY_CERT_RENEW_RESPONSE:
 			printf("renewed status=%d in_reply_to=%" PRIu64 "\n",
 			       (int)in->cert_renew_response->status, in->in_reply_to);
+			if (rotation_sent &&
+			    in->cert_renew_response->status == SDWAN__CERT_STATUS__CERT_STATUS_OK) {
+				rotation_sent = false;
+				if (rotate_to(o, ctx, &kp, &next_kp, server, sessions++, &s,
+					      &mon) != 0) {
+					status = 1;
+					done = true;
+				}
+				if (o->lose_rotation)
+					done = true;
+				break;
+			}
 			if (o->once)
 				done = true;
 			break;
@@ -522,6 +599,7 @@ static int do_run(const struct opts *o)
 	session_close(s, mon);
 	zmq_ctx_term(ctx);
 	zcurve_keypair_clear(&kp);
+	zcurve_keypair_clear(&next_kp);
 	return status;
 }
 
@@ -615,6 +693,8 @@ int main(int argc, char **argv)
 		{"features", required_argument, NULL, 'F'},
 		{"drop-first-command", no_argument, NULL, 'D'},
 		{"ignore-commands", no_argument, NULL, 'I'},
+		{"rotate-key", no_argument, NULL, 'R'},
+		{"lose-rotation", no_argument, NULL, 'X'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.health_ms = 1000};
@@ -684,6 +764,12 @@ int main(int argc, char **argv)
 			break;
 		case 'I':
 			o.ignore_commands = true;
+			break;
+		case 'R':
+			o.rotate_key = true;
+			break;
+		case 'X':
+			o.lose_rotation = true;
 			break;
 		default:
 			return 1;

@@ -194,10 +194,14 @@ Test(store, migrates_forward_keeping_data)
 	struct store *st = open_store(&v1);
 	cr_assert_eq(store_schema_version(st, &v), 0);
 	cr_expect_eq(v, 1);
-	cr_assert_eq(store_edge_add(st, "branch1", key, "CERT", 5), 0);
 	/* The config table does not exist yet at version 1. */
 	cr_expect_neq(store_config_push(st, "branch1", digest, 6, &gen), 0);
 	store_free(st);
+	/* An edge as a version-1 controller wrote it. */
+	raw_exec(
+		"INSERT INTO edge(site, curve_key, cert_pem, enrolled_at)"
+		" VALUES('branch1', x'00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff',"
+		" 'CERT', 5)");
 	cr_expect_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'config_state'"), 0);
 
 	st = open_store(NULL);
@@ -206,6 +210,8 @@ Test(store, migrates_forward_keeping_data)
 	struct store_edge e;
 	cr_assert_eq(store_edge_get(st, "branch1", &e), 0);
 	cr_expect_eq(e.features, 0, "an edge enrolled before schema 4 announced nothing");
+	cr_expect_not(e.has_prev_key, "no rotation in progress before schema 5");
+	cr_expect_eq(e.curve_key[1], 0x11);
 	store_edge_clear(&e);
 	cr_expect_eq(store_config_push(st, "branch1", digest, 6, &gen), 0);
 	cr_expect_eq(gen, 1);
@@ -398,12 +404,13 @@ Test(store, edge_revoke_reenroll_renew_seen)
 	cr_expect_eq(e.last_seen_ms, 50);
 	store_edge_clear(&e);
 
-	cr_expect_eq(store_edge_renew(st, "hq", k2, "CERT2"), 0);
+	cr_expect_eq(store_edge_renew(st, "hq", k2, k1, "CERT2"), 0);
 	cr_assert_eq(store_edge_find_by_key(st, k2, &e), 0);
 	cr_expect_str_eq(e.cert_pem, "CERT2");
 	store_edge_clear(&e);
+	cr_expect_eq(store_edge_key_confirmed(st, "hq"), 0);
 	cr_expect_eq(store_edge_find_by_key(st, k1, &e), -ENOENT);
-	cr_expect_eq(store_edge_renew(st, "hq", NULL, "CERT3"), 0); /* keep the key */
+	cr_expect_eq(store_edge_renew(st, "hq", NULL, NULL, "CERT3"), 0); /* keep the key */
 	cr_assert_eq(store_edge_find_by_key(st, k2, &e), 0);
 	cr_expect_str_eq(e.cert_pem, "CERT3");
 	store_edge_clear(&e);
@@ -415,7 +422,7 @@ Test(store, edge_revoke_reenroll_renew_seen)
 	cr_expect(e.revoked);
 	cr_expect_eq(e.revoked_ms, 100); /* the first revocation stands */
 	store_edge_clear(&e);
-	cr_expect_eq(store_edge_renew(st, "hq", NULL, "CERT4"), -ENOENT); /* revoked */
+	cr_expect_eq(store_edge_renew(st, "hq", NULL, NULL, "CERT4"), -ENOENT); /* revoked */
 
 	/* A revoked site enrolls again with a new key; the old key is no longer found. */
 	cr_assert_eq(store_edge_add(st, "hq", k3, "CERT5", 300), 0);
@@ -426,6 +433,59 @@ Test(store, edge_revoke_reenroll_renew_seen)
 	cr_expect_str_eq(e.cert_pem, "CERT5");
 	store_edge_clear(&e);
 	cr_expect_eq(store_edge_find_by_key(st, k2, &e), -ENOENT);
+	store_free(st);
+}
+
+/* A key rotation in two steps: both keys admitted until the edge is seen with the new one. */
+Test(store, key_rotation_keeps_the_old_key_until_the_new_one_is_seen)
+{
+	uint8_t k1[STORE_KEY_LEN], k2[STORE_KEY_LEN], k3[STORE_KEY_LEN], k9[STORE_KEY_LEN];
+	key_of(k1, 1);
+	key_of(k2, 2);
+	key_of(k3, 3);
+	key_of(k9, 9);
+	struct store *st = open_store(NULL);
+	struct store_edge e;
+	cr_assert_eq(store_edge_add(st, "hq", k1, "CERT1", 10), 0);
+	cr_assert_eq(store_edge_add(st, "b1", k9, "CERT9", 10), 0);
+	cr_expect_eq(store_edge_renew(st, "hq", k2, NULL, "C"), -EINVAL, "the old key is required");
+	cr_assert_eq(store_edge_renew(st, "hq", k2, k1, "CERT2"), 0);
+	cr_assert_eq(store_edge_find_by_key(st, k1, &e), 0, "the old key is still admitted");
+	cr_expect_str_eq(e.site, "hq");
+	cr_expect(e.has_prev_key);
+	cr_expect_eq(memcmp(e.curve_key, k2, STORE_KEY_LEN), 0);
+	cr_expect_eq(memcmp(e.prev_curve_key, k1, STORE_KEY_LEN), 0);
+	store_edge_clear(&e);
+	/* The answer was lost: the edge, still on k1, rotates again to k3. k2 never served. */
+	cr_assert_eq(store_edge_renew(st, "hq", k3, k1, "CERT3"), 0);
+	cr_expect_eq(store_edge_find_by_key(st, k2, &e), -ENOENT);
+	cr_assert_eq(store_edge_find_by_key(st, k1, &e), 0);
+	store_edge_clear(&e);
+	/* Nobody may take a key that is a site's, in either column, nor rotate to its own. */
+	cr_expect_eq(store_edge_add(st, "b2", k1, "CERTX", 20), -EEXIST);
+	cr_expect_eq(store_edge_renew(st, "b1", k1, k9, "CERTX"), -EEXIST);
+	cr_expect_eq(store_edge_renew(st, "b1", k3, k9, "CERTX"), -EEXIST);
+	cr_expect_eq(store_edge_renew(st, "hq", k3, k1, "CERTX"), -EEXIST);
+	/* A restart reads both keys back. */
+	store_free(st);
+	st = open_store(NULL);
+	cr_assert_eq(store_edge_get(st, "hq", &e), 0);
+	cr_expect(e.has_prev_key);
+	store_edge_clear(&e);
+	/* Seen with k3: k1 goes. Confirming again is harmless. */
+	cr_assert_eq(store_edge_key_confirmed(st, "hq"), 0);
+	cr_assert_eq(store_edge_key_confirmed(st, "hq"), 0);
+	cr_expect_eq(store_edge_find_by_key(st, k1, &e), -ENOENT);
+	cr_assert_eq(store_edge_get(st, "hq", &e), 0);
+	cr_expect_not(e.has_prev_key);
+	store_edge_clear(&e);
+	/* Revocation takes both keys away. */
+	cr_assert_eq(store_edge_renew(st, "hq", k2, k3, "CERT4"), 0);
+	cr_assert_eq(store_edge_revoke(st, "hq", 30), 0);
+	cr_assert_eq(store_edge_get(st, "hq", &e), 0);
+	cr_expect_not(e.has_prev_key);
+	store_edge_clear(&e);
+	cr_expect_eq(raw_int("SELECT count(*) FROM edge WHERE prev_curve_key IS NOT NULL"), 0);
 	store_free(st);
 }
 
