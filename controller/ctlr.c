@@ -51,6 +51,7 @@ static const char *const counter_names[CTLR_C_COUNT] = {
 	[CTLR_C_ENROLL_KEY_MISMATCH] = "enroll_key_mismatch",
 	[CTLR_C_ENROLL_RATE_LIMITED] = "enroll_rate_limited",
 	[CTLR_C_ENROLL_INTERNAL] = "enroll_internal",
+	[CTLR_C_ENROLL_REPEATED] = "enroll_repeated",
 	[CTLR_C_MSG_MALFORMED] = "msg_malformed",
 	[CTLR_C_MSG_TOO_LARGE] = "msg_too_large",
 	[CTLR_C_MSG_VERSION] = "msg_version",

@@ -92,7 +92,38 @@ static enum ctlr_counter token_counter(enum store_token_status s, Sdwan__CertSta
 	return CTLR_C_ENROLL_TOKEN_INVALID;
 }
 
-/* Token redeemed, certificate issued and edge recorded: one savepoint, all or nothing. */
+/*
+ * A retry of an enrollment that already went through and whose answer was lost (a dropped
+ * connection, a controller restarted before it sent it): the site's edge holds the very key this
+ * request is authenticated with (CURVE proved possession) and a certificate for the CSR's key.
+ * Then r gets that certificate again and 0 is returned; -ENOENT when it is not such a retry.
+ * Without this, the box would retry with its used token until the operator made a new one.
+ */
+static int enroll_repeat(struct ctlr *c, const char *site, const uint8_t key[static STORE_KEY_LEN],
+			 X509_REQ *csr, struct enroll_reply *r)
+{
+	struct store_edge e;
+	X509 *cert = NULL;
+	if (store_edge_get(c->st, site, &e) != 0)
+		return -ENOENT;
+	int rc = !e.revoked && CRYPTO_memcmp(e.curve_key, key, STORE_KEY_LEN) == 0 ? 0 : -ENOENT;
+	if (rc == 0 && x509id_cert_decode((const uint8_t *)e.cert_pem, strlen(e.cert_pem),
+					  X509ID_PEM, &cert) != 0)
+		rc = -ENOENT;
+	if (rc == 0 && EVP_PKEY_eq(X509_get0_pubkey(cert), X509_REQ_get0_pubkey(csr)) != 1)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = x509id_cert_encode(cert, X509ID_DER, &r->cert_der, &r->cert_len);
+	X509_free(cert);
+	store_edge_clear(&e);
+	return rc;
+}
+
+/* What enroll_commit returns for a retry answered again (enroll_repeat). */
+#define ENROLL_REPEATED 1
+
+/* Token redeemed, certificate issued and edge recorded: one savepoint, all or nothing. Returns
+ * 0, ENROLL_REPEATED (nothing written; r holds the certificate issued before), or -errno. */
 static int enroll_commit(struct ctlr *c, const struct token_line *tl, X509_REQ *csr,
 			 const uint8_t key[static STORE_KEY_LEN], uint64_t features,
 			 struct enroll_reply *r, enum ctlr_counter *counter)
@@ -113,6 +144,11 @@ static int enroll_commit(struct ctlr *c, const struct token_line *tl, X509_REQ *
 	}
 	int64_t now = ctlr__now_ms();
 	rc = token_redeem(c->st, tl, now, &ts);
+	if (rc == 0 && ts == STORE_TOKEN_USED && enroll_repeat(c, tl->site, key, csr, r) == 0) {
+		store_tx_rollback(c->st);
+		*counter = CTLR_C_ENROLL_REPEATED;
+		return ENROLL_REPEATED;
+	}
 	if (rc == 0 && ts != STORE_TOKEN_OK) {
 		Sdwan__CertStatus st;
 		*counter = token_counter(ts, &st);
@@ -208,8 +244,12 @@ static void enroll(struct ctlr *c, const Sdwan__EnrollRequest *req, const zmq_ms
 			      why[0] ? why : "not a DER PKCS#10 request");
 		goto out;
 	}
-	if (enroll_commit(c, &tl, csr, req->curve_public_key.data, req->features, r, counter) ==
-	    0) {
+	int rc = enroll_commit(c, &tl, csr, req->curve_public_key.data, req->features, r, counter);
+	if (rc == ENROLL_REPEATED) {
+		r->status = SDWAN__CERT_STATUS__CERT_STATUS_OK;
+		LOG_NOTICE(CTL, "enrollment answered again: the edge retried one that went through",
+			   "site=%s", tl.site);
+	} else if (rc == 0) {
 		*counter = CTLR_C_ENROLL_OK;
 		r->status = SDWAN__CERT_STATUS__CERT_STATUS_OK;
 		struct ctlr_site *ms = ctlr__site_get(c, tl.site);

@@ -31,6 +31,7 @@
 /* Counters of what came in, by outcome. Names in ctlr__counter_name. */
 enum ctlr_counter {
 	CTLR_C_ENROLL_OK,
+	CTLR_C_ENROLL_REPEATED,
 	CTLR_C_ENROLL_TOKEN_INVALID,
 	CTLR_C_ENROLL_TOKEN_EXPIRED,
 	CTLR_C_ENROLL_TOKEN_USED,
@@ -70,7 +71,7 @@ struct ctlr_site {
 	long topo; /* index in the current topology; -1 when not in it */
 	bool enrolled;
 	bool revoked;
-	bool prev_key; /* the key it rotated from is still admitted (store.h prev_curve_key) */
+	bool prev_key;     /* the key it rotated from is still admitted (store.h prev_curve_key) */
 	uint64_t features; /* CTL_FEATURE_* bits its edge announced; decides what configs carry */
 	uint8_t curve_key[STORE_KEY_LEN];
 	/* configuration */

@@ -53,7 +53,16 @@ T1=$(token branch1)
 out=$(cli enroll --state "$tmp/b1" --token "$T1" --csr-site hub-east) || fail "enroll: $out"
 [ "$out" = "enrolled site=branch1 cert_cn=branch1" ] || fail "enrollment: $out"
 [ "$(site_field branch1 enrolled)" = true ] || fail "status: branch1 enrolled"
-ok "branch1 enrolled; certificate names the token's site, not the CSR's"
+# The edge lost the answer and asks again with the same keys and token: the same certificate,
+# nothing written. Another box with that token (other keys) is refused further down.
+cp "$tmp/b1/cert.der" "$tmp/b1.cert.first"
+sum_b1=$(dbsum)
+out=$(cli enroll --state "$tmp/b1" --token "$T1" --csr-site hub-east --again) || fail "retry: $out"
+[ "$out" = "enrolled site=branch1 cert_cn=branch1" ] || fail "enrollment retry: $out"
+cmp -s "$tmp/b1/cert.der" "$tmp/b1.cert.first" || fail "a retry must get the same certificate"
+[ "$(counter enroll_repeated)" = 1 ] || fail "counter enroll_repeated"
+[ "$(dbsum)" = "$sum_b1" ] || fail "an enrollment retry changed the store"
+ok "branch1 enrolled; certificate names the token's site, not the CSR's; a retry with the same keys gets it again"
 
 # --- Config push, ack, PSKs.
 T2=$(token hub-east)

@@ -2,9 +2,11 @@
  * ctl_client: a minimal edge control client for the controller's integration tests. It speaks
  * the real protocol (proto/control.proto over ZeroMQ CURVE, CONTRACTS.md) with no data plane:
  *
- *   ctl_client enroll --state DIR --token TOKEN [--endpoint EP] [--key-from DIR] [--bad-csr]
+ *   ctl_client enroll --state DIR --token TOKEN [--endpoint EP] [--bad-csr] [--again]
  *                     [--claim-key HEX] [--features BITS]
- *       fresh CURVE keypair and ECDSA key, CSR (subject names "--csr-site", default "evil"),
+ *       fresh CURVE keypair and ECDSA key (both kept in DIR; --again reuses them, as an edge
+ *       retrying an enrollment whose answer it lost), CSR (subject names "--csr-site", default
+ *       "evil"),
  *       EnrollRequest on the enrollment endpoint (default: the control endpoint's port + 1);
  *       prints "enrolled site=S cert_cn=CN" (exit 0) or "refused status=N reason=..." (exit 3).
  *   ctl_client run --state DIR --endpoint EP [--nack REASON] [--once] [--timeout S]
@@ -70,6 +72,7 @@ struct opts {
 	bool drop_first_command;
 	bool ignore_commands;
 	bool rotate_key;
+	bool again;
 	bool lose_rotation;
 	long garbage;
 	long oversize;
@@ -168,11 +171,18 @@ static const char *enroll_ep(const struct opts *o, char *buf, size_t cap)
 	return buf;
 }
 
-static int make_csr(const char *site, bool bad, uint8_t **der, size_t *len)
+/* A CSR for a new key, or for the key in key_path when that names a file (then the key is
+ * reused: a retry); a new key is saved there when key_path is given. */
+static int make_csr_keyed(const char *site, bool bad, const char *key_path, uint8_t **der,
+			  size_t *len)
 {
 	EVP_PKEY *key = NULL;
 	X509_REQ *req = NULL;
-	int rc = x509id_key_generate(X509ID_KEY_P256, &key);
+	int rc = key_path && access(key_path, F_OK) == 0
+			 ? x509id_key_load(key_path, &key)
+			 : x509id_key_generate(X509ID_KEY_P256, &key);
+	if (rc == 0 && key_path && access(key_path, F_OK) != 0)
+		rc = x509id_key_save(key, key_path);
 	if (rc == 0)
 		rc = x509id_csr_create(key, site, &req);
 	if (rc == 0)
@@ -182,6 +192,11 @@ static int make_csr(const char *site, bool bad, uint8_t **der, size_t *len)
 	X509_REQ_free(req);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+static int make_csr(const char *site, bool bad, uint8_t **der, size_t *len)
+{
+	return make_csr_keyed(site, bad, NULL, der, len);
 }
 
 static int do_enroll(const struct opts *o)
@@ -197,20 +212,27 @@ static int do_enroll(const struct opts *o)
 		}
 	}
 	struct zcurve_keypair kp;
-	char path[512], ep[300], hex[ZCURVE_HEX_LEN + 1];
+	char path[512], ep[300], hex[ZCURVE_HEX_LEN + 1], ike_path[512];
 	(void)mkdir(o->state, 0700);
-	if (zcurve_keypair_generate(&kp) != 0)
-		return 1;
 	(void)snprintf(path, sizeof(path), "%s/curve.key", o->state);
-	if (zcurve_secret_save(path, &kp) != 0)
+	(void)snprintf(ike_path, sizeof(ike_path), "%s/ike.key", o->state);
+	if (o->again) {
+		/* A retry of the same enrollment: the same CURVE key and IKE key. */
+		if (zcurve_secret_load(path, &kp) != 0)
+			return 1;
+	} else if (zcurve_keypair_generate(&kp) != 0 || zcurve_secret_save(path, &kp) != 0) {
 		return 1;
+	} else {
+		(void)unlink(ike_path);
+	}
 	zcurve_hex_encode(tl.controller_key, hex);
 	(void)write_file(o->state, "server.hex", hex, strlen(hex));
 	void *ctx = zmq_ctx_new();
 	void *s = client_socket(ctx, &kp, tl.controller_key, enroll_ep(o, ep, sizeof(ep)));
 	uint8_t *csr = NULL;
 	size_t csr_len = 0;
-	if (!s || make_csr(o->csr_site ? o->csr_site : "evil", o->bad_csr, &csr, &csr_len) != 0)
+	if (!s || make_csr_keyed(o->csr_site ? o->csr_site : "evil", o->bad_csr, ike_path, &csr,
+				 &csr_len) != 0)
 		return 1;
 	Sdwan__EnrollRequest rq = SDWAN__ENROLL_REQUEST__INIT;
 	uint8_t claim[ZCURVE_KEY_LEN];
@@ -694,6 +716,7 @@ int main(int argc, char **argv)
 		{"drop-first-command", no_argument, NULL, 'D'},
 		{"ignore-commands", no_argument, NULL, 'I'},
 		{"rotate-key", no_argument, NULL, 'R'},
+		{"again", no_argument, NULL, 'a'},
 		{"lose-rotation", no_argument, NULL, 'X'},
 		{NULL, 0, NULL, 0},
 	};
@@ -767,6 +790,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			o.rotate_key = true;
+			break;
+		case 'a':
+			o.again = true;
 			break;
 		case 'X':
 			o.lose_rotation = true;
