@@ -793,6 +793,7 @@ static void on_enroll_response(struct agent *a, const Sdwan__EnrollResponse *r)
 		(void)snprintf(reason, sizeof(reason), "enrollment refused (status %d): %s",
 			       (int)r->status, r->error_reason);
 		identity_clear(&a->pending);
+		identity_pending_remove(a->state_dir);
 		a->pending_kind = PENDING_NONE;
 		/* A refused re-enrollment leaves the identity we have: keep running on it. */
 		if (a->stats.enrolled)
@@ -843,7 +844,18 @@ static int enroll_begin(struct agent *a)
 {
 	identity_clear(&a->pending);
 	a->pending_kind = PENDING_ENROLL;
-	int rc = keys_generate(&a->pending, true, true);
+	/* Keys kept from an attempt whose answer never came (the process was restarted): the
+	 * controller answers the same keys with the certificate it issued, where new keys would
+	 * find the token used. */
+	int rc = identity_pending_load(a->state_dir, &a->pending);
+	if (rc == 0) {
+		LOG_NOTICE(CTL, "agent: enrolling with the keys of an earlier attempt", "site=%s",
+			   a->token.site);
+	} else {
+		rc = keys_generate(&a->pending, true, true);
+		if (rc == 0)
+			rc = identity_pending_save(a->state_dir, &a->pending);
+	}
 	if (rc == 0 && a->stats.enrolled)
 		memcpy(a->pending.endpoint, a->id.endpoint, sizeof(a->pending.endpoint));
 	if (rc == 0 && enroll_send(a) != 0)

@@ -179,12 +179,84 @@ static int load_rest(const char *dir, struct identity *id)
 	return rc;
 }
 
+/* The files of an identity, in the order they are written. */
+static const char *const identity_files[] = {
+	IDENTITY_CURVE_FILE,   IDENTITY_IKE_KEY_FILE, IDENTITY_ENDPOINT_FILE,
+	IDENTITY_CTL_KEY_FILE, IDENTITY_CA_FILE,      IDENTITY_CERT_FILE,
+};
+#define N_IDENTITY_FILES (sizeof(identity_files) / sizeof(identity_files[0]))
+
+/* "<name>.new": where identity_save writes a file before the commit. */
+static int staged_name(char out[static PATH_MAX], const char *name)
+{
+	int n = snprintf(out, PATH_MAX, "%s.new", name);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return path_join(path, dir, name) == 0 && lstat(path, &st) == 0;
+}
+
+/* Move every staged file over its live name, then drop the journal. Every step can be repeated:
+ * a crash anywhere here is finished by the next call. */
+static int roll_forward(const char *dir)
+{
+	char staged[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	int rc = 0;
+	for (size_t i = 0; i < N_IDENTITY_FILES; i++) {
+		if (staged_name(staged, identity_files[i]) != 0 ||
+		    path_join(from, dir, staged) != 0 ||
+		    path_join(to, dir, identity_files[i]) != 0) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		/* Already moved by an earlier, interrupted pass: nothing to do. */
+		if (rename(from, to) != 0 && errno != ENOENT) {
+			rc = -errno;
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = path_join(to, dir, IDENTITY_JOURNAL_FILE);
+	if (rc == 0)
+		rc = file_fsync_parent(to);
+	if (rc == 0 && unlink(to) != 0 && errno != ENOENT)
+		rc = -errno;
+	if (rc == 0)
+		rc = file_fsync_parent(to);
+	if (rc != 0)
+		LOG_ERR(CTL, "state: new identity not put in place", "dir=%s err=%d", dir, rc);
+	return rc;
+}
+
+int identity_recover(const char *dir)
+{
+	if (exists(dir, IDENTITY_JOURNAL_FILE)) {
+		LOG_NOTICE(CTL, "state: finishing an identity change cut short", "dir=%s", dir);
+		return roll_forward(dir);
+	}
+	/* Staged files without the journal: the save never committed; the identity in place is
+	 * the whole old one. */
+	char staged[PATH_MAX], path[PATH_MAX];
+	for (size_t i = 0; i < N_IDENTITY_FILES; i++) {
+		if (staged_name(staged, identity_files[i]) == 0 &&
+		    path_join(path, dir, staged) == 0)
+			(void)unlink(path);
+	}
+	return 0;
+}
+
 int identity_load(const char *dir, struct identity *id)
 {
 	char path[PATH_MAX];
 	struct stat st;
 	memset(id, 0, sizeof(*id));
-	int rc = path_join(path, dir, IDENTITY_CERT_FILE);
+	int rc = identity_recover(dir);
+	if (rc == 0)
+		rc = path_join(path, dir, IDENTITY_CERT_FILE);
 	if (rc == 0 && stat(path, &st) != 0 && errno == ENOENT)
 		return -ENOENT; /* not enrolled: no log line, the caller decides what that means */
 	if (rc == 0)
@@ -215,26 +287,106 @@ int identity_save_cert(const char *dir, const struct identity *id)
 
 int identity_save(const char *dir, const struct identity *id)
 {
-	char path[PATH_MAX], hex[ZCURVE_HEX_LEN + 1];
+	char path[PATH_MAX], name[PATH_MAX], hex[ZCURVE_HEX_LEN + 1];
 	int rc = ensure_dir(dir);
 	if (rc == 0)
-		rc = path_join(path, dir, IDENTITY_CURVE_FILE);
+		rc = identity_recover(dir);
+	/* Every file staged as <name>.new, each written atomically; then the journal commits the
+	 * set and the renames follow. Killed before the journal: the old identity stands whole;
+	 * after: the next load finishes the renames. Never keys of one and a certificate of the
+	 * other. */
+	if (rc == 0)
+		rc = staged_name(name, IDENTITY_CURVE_FILE);
+	if (rc == 0)
+		rc = path_join(path, dir, name);
 	if (rc == 0)
 		rc = zcurve_secret_save(path, &id->curve);
 	if (rc == 0)
-		rc = path_join(path, dir, IDENTITY_IKE_KEY_FILE);
+		rc = staged_name(name, IDENTITY_IKE_KEY_FILE);
+	if (rc == 0)
+		rc = path_join(path, dir, name);
 	if (rc == 0)
 		rc = x509id_key_save(id->ike_key, path);
 	if (rc == 0)
-		rc = write_line_file(dir, IDENTITY_ENDPOINT_FILE, id->endpoint);
+		rc = staged_name(name, IDENTITY_ENDPOINT_FILE);
+	if (rc == 0)
+		rc = write_line_file(dir, name, id->endpoint);
+	if (rc == 0)
+		rc = staged_name(name, IDENTITY_CTL_KEY_FILE);
 	if (rc == 0) {
 		zcurve_hex_encode(id->controller_key, hex);
-		rc = write_line_file(dir, IDENTITY_CTL_KEY_FILE, hex);
+		rc = write_line_file(dir, name, hex);
 	}
-	/* cert.pem last: its presence says the rest is complete. */
 	if (rc == 0)
-		rc = identity_save_cert(dir, id);
+		rc = staged_name(name, IDENTITY_CA_FILE);
+	if (rc == 0)
+		rc = write_cert_file(dir, name, id->ca);
+	if (rc == 0)
+		rc = staged_name(name, IDENTITY_CERT_FILE);
+	if (rc == 0)
+		rc = write_cert_file(dir, name, id->cert);
+	if (rc == 0)
+		rc = write_line_file(dir, IDENTITY_JOURNAL_FILE, "identity-v1");
+	if (rc == 0) {
+		rc = roll_forward(dir);
+	} else {
+		/* Not committed (or committed and then failing): drop or finish, logged. */
+		int undo = identity_recover(dir);
+		(void)undo;
+	}
+	if (rc == 0)
+		identity_pending_remove(dir);
 	return rc;
+}
+
+int identity_pending_save(const char *dir, const struct identity *pending)
+{
+	char path[PATH_MAX];
+	int rc = ensure_dir(dir);
+	if (rc == 0)
+		rc = path_join(path, dir, IDENTITY_PENDING_IKE_KEY_FILE);
+	if (rc == 0)
+		rc = x509id_key_save(pending->ike_key, path);
+	/* The CURVE key last: its presence says the pair is complete. */
+	if (rc == 0)
+		rc = path_join(path, dir, IDENTITY_PENDING_CURVE_FILE);
+	if (rc == 0)
+		rc = zcurve_secret_save(path, &pending->curve);
+	if (rc != 0)
+		LOG_ERR(CTL, "state: new keys not saved", "dir=%s err=%d", dir, rc);
+	return rc;
+}
+
+int identity_pending_load(const char *dir, struct identity *pending)
+{
+	char path[PATH_MAX];
+	if (!exists(dir, IDENTITY_PENDING_CURVE_FILE))
+		return -ENOENT;
+	int rc = path_join(path, dir, IDENTITY_PENDING_CURVE_FILE);
+	if (rc == 0)
+		rc = zcurve_secret_load(path, &pending->curve);
+	if (rc == 0)
+		rc = path_join(path, dir, IDENTITY_PENDING_IKE_KEY_FILE);
+	if (rc == 0)
+		rc = x509id_key_load(path, &pending->ike_key);
+	if (rc != 0) {
+		LOG_WARN(CTL, "state: saved new keys unusable; making others", "dir=%s err=%d", dir,
+			 rc);
+		zcurve_keypair_clear(&pending->curve);
+		EVP_PKEY_free(pending->ike_key);
+		pending->ike_key = NULL;
+	}
+	return rc;
+}
+
+void identity_pending_remove(const char *dir)
+{
+	char path[PATH_MAX];
+	/* The CURVE key first: without it the pair is not taken for complete. */
+	if (path_join(path, dir, IDENTITY_PENDING_CURVE_FILE) == 0)
+		(void)unlink(path);
+	if (path_join(path, dir, IDENTITY_PENDING_IKE_KEY_FILE) == 0)
+		(void)unlink(path);
 }
 
 void identity_clear(struct identity *id)

@@ -44,6 +44,11 @@
 #define IDENTITY_CTL_KEY_FILE  "controller-key"
 #define IDENTITY_CERT_FILE     "cert.pem"
 #define IDENTITY_CONFIG_FILE   "config.pb"
+/* Present while a new identity is being put in place (see identity_save). */
+#define IDENTITY_JOURNAL_FILE "identity.commit"
+/* Keys made for an enrollment or a key rotation that has no certificate yet. */
+#define IDENTITY_PENDING_CURVE_FILE   "pending-curve.key"
+#define IDENTITY_PENDING_IKE_KEY_FILE "pending-ike.key"
 
 /*
  * Everything the edge needs to reach its controller and prove who it is. Holds secrets (curve,
@@ -71,10 +76,30 @@ bool identity_endpoint_valid(const char *s);
 int identity_load(const char *dir, struct identity *id) __attribute__((warn_unused_result));
 
 /*
- * Save every file of id into dir (created 0700 if missing), cert.pem last. Returns 0 or -errno of
- * the failing step (logged).
+ * Save every file of id into dir (created 0700 if missing) as one change: each is staged as
+ * <name>.new, IDENTITY_JOURNAL_FILE commits the set, then the staged files are renamed into
+ * place. Killed at any point, dir holds the old identity or the new one, whole (identity_load
+ * finishes a committed change). Removes the pending keys (identity_pending_*). Returns 0 or
+ * -errno of the failing step (logged).
  */
 int identity_save(const char *dir, const struct identity *id) __attribute__((warn_unused_result));
+
+/* Finish a committed identity_save cut short, or drop the staged files of one that did not
+ * commit. identity_load and identity_save call it. Returns 0 or -errno (logged). */
+int identity_recover(const char *dir) __attribute__((warn_unused_result));
+
+/*
+ * Keys made for an enrollment or a rotation, kept (0600) until their certificate arrives, so that
+ * an edge restarted meanwhile asks again with the same keys (the controller answers a repeated
+ * enrollment with the certificate it issued, and keeps the key a rotation started from
+ * admitted). save: pending->curve and pending->ike_key; load: into them (the caller's struct,
+ * zeroed or cleared), -ENOENT when none are kept; remove: after identity_save or a refusal.
+ */
+int identity_pending_save(const char *dir, const struct identity *pending)
+	__attribute__((warn_unused_result));
+int identity_pending_load(const char *dir, struct identity *pending)
+	__attribute__((warn_unused_result));
+void identity_pending_remove(const char *dir);
 
 /* Save the certificate and CA of id only (after a renewal with the same keys), CA first. */
 int identity_save_cert(const char *dir, const struct identity *id)

@@ -68,8 +68,9 @@ struct ctl {
 	size_t peer_len;
 	struct seen log[MAXLOG];
 	size_t n;
-	X509 *renewed;    /* issued on renewal */
-	bool short_certs; /* enrollment issues a certificate already due for renewal */
+	X509 *renewed;      /* issued on renewal */
+	bool short_certs;   /* enrollment issues a certificate already due for renewal */
+	bool enroll_silent; /* enrollment requests are recorded and not answered */
 };
 
 static uv_loop_t loop;
@@ -197,6 +198,10 @@ static void on_enroll(struct zsock *zs, zmq_msg_t *f, size_t n, void *arg)
 	/* The key in the message is the key the handshake proved. */
 	cr_assert_eq(memcmp(rq->curve_public_key.data, C.last_key, ZCURVE_KEY_LEN), 0);
 	memcpy(C.enrolled_key, rq->curve_public_key.data, ZCURVE_KEY_LEN);
+	if (C.enroll_silent) {
+		ctl_msg_free(env);
+		return;
+	}
 	struct token_line tl;
 	cr_assert_eq(token_line_parse(rq->token, strlen(rq->token), &tl), 0);
 	cr_assert_str_eq(tl.site, SITE);
@@ -637,6 +642,14 @@ Test(agent, never_enrolls_with_a_controller_holding_another_key)
 	cr_assert_neq(stat(path, &st), 0);
 }
 
+static bool state_has(const char *name)
+{
+	char path[256];
+	struct stat st;
+	(void)snprintf(path, sizeof(path), "%s/%s", state, name);
+	return stat(path, &st) == 0;
+}
+
 static bool has_failed(void)
 {
 	return R.failed != 0;
@@ -650,10 +663,39 @@ Test(agent, refused_enrollment_gives_up_and_stores_nothing)
 	cr_assert_eq(start_agent(&p), 0);
 	cr_assert(run_until(has_failed, 5000));
 	cr_assert_eq(C.enroll_requests, 1);
+	cr_assert_not(state_has(IDENTITY_PENDING_CURVE_FILE), "refused: no keys kept for later");
 	char path[256];
 	struct stat st;
 	(void)snprintf(path, sizeof(path), "%s/%s", state, IDENTITY_CERT_FILE);
 	cr_assert_neq(stat(path, &st), 0);
+}
+
+static bool asked_to_enroll(void)
+{
+	return C.enroll_requests > 0;
+}
+
+Test(agent, enrollment_cut_short_is_retried_with_the_same_keys_after_a_restart)
+{
+	C.enroll_silent = true;
+	struct agent_enroll_params p = {
+		.endpoint = C.ctl_ep, .enroll_endpoint = C.enr_ep, .token = token};
+	cr_assert_eq(start_agent(&p), 0);
+	cr_assert(run_until(asked_to_enroll, 3000));
+	uint8_t first[ZCURVE_KEY_LEN];
+	memcpy(first, C.enrolled_key, sizeof(first));
+	expect_file_0600(IDENTITY_PENDING_CURVE_FILE);
+	expect_file_0600(IDENTITY_PENDING_IKE_KEY_FILE);
+	/* The box restarts before any answer came; this time the controller answers. */
+	close_agent();
+	C.enroll_silent = false;
+	C.enroll_requests = 0;
+	cr_assert_eq(start_agent(&p), 0);
+	cr_assert(run_until(is_connected, 5000));
+	cr_assert_eq(memcmp(C.enrolled_key, first, sizeof(first)), 0, "the same CURVE key");
+	cr_assert_eq(memcmp(C.last_key, first, sizeof(first)), 0);
+	cr_assert_not(state_has(IDENTITY_PENDING_CURVE_FILE), "kept keys gone once enrolled");
+	cr_assert_not(state_has(IDENTITY_PENDING_IKE_KEY_FILE));
 }
 
 Test(agent, needs_a_token_when_not_enrolled)
