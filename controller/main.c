@@ -89,13 +89,13 @@ static bool parse_rate(const char *arg, double *out)
 	char *end = NULL;
 	errno = 0;
 	double v = strtod(arg, &end);
-	if (errno == 0 && end != arg && *end == '\0' && v > 0 && v <= 10000) {
+	if (errno == 0 && end != arg && *end == '\0' && v > 0 && v <= 1000000) {
 		*out = v;
 		return true;
 	}
 	fprintf(stderr,
 		"sdwan-controller: --enroll-rate takes attempts per second per source, more than 0 "
-		"and at most 10000 (0.5 is one every two seconds), not '%s'\n",
+		"and at most 1000000 (0.5 is one every two seconds), not '%s'\n",
 		arg);
 	return false;
 }
