@@ -297,6 +297,32 @@ static int psk_source(void *arg, const char *tunnel, uint8_t psk[static EDGECFG_
 	return rc == 0 ? edgecfg_psk_store(c->st, tunnel, psk) : rc;
 }
 
+void ctlr__generation_resync(struct ctlr *c, struct ctlr_site *s)
+{
+	uint64_t ours = s->generation;
+	int rc = ctlr__tx(c);
+	if (rc == 0)
+		rc = store_config_push(c->st, s->name, s->digest, ctlr__now_ms(), s->applied + 1,
+				       &s->generation);
+	if (rc != 0) {
+		c->counters[CTLR_C_STORE_ERRORS]++;
+		LOG_ERR(CTL, "generation not lifted", "site=%s err=%s", s->name, sdw_strerror(rc));
+		return;
+	}
+	LOG_WARN(CTL,
+		 "edge runs a generation this controller never issued; current config sent "
+		 "over it",
+		 "site=%s edge_generation=%" PRIu64 " ours=%" PRIu64 " new=%" PRIu64, s->name,
+		 s->applied, ours, s->generation);
+	char detail[160];
+	(void)snprintf(
+		detail, sizeof(detail),
+		"edge ran generation %" PRIu64 ", ours was %" PRIu64
+		" (controller state older than the edge's?): current config sent as %" PRIu64,
+		s->applied, ours, s->generation);
+	ctlr__event(c, s->name, NULL, "generation-resync", detail);
+}
+
 static bool needs_push(const struct ctlr_site *s)
 {
 	return s->connected && s->topo >= 0 && s->enrolled && !s->revoked && s->generation &&
@@ -572,7 +598,7 @@ static int generation_bump(struct ctlr *c, struct ctlr_site *s, const struct edg
 {
 	if (s->generation && CRYPTO_memcmp(s->digest, ec->digest, sizeof(s->digest)) == 0)
 		return 0;
-	int rc = store_config_push(c->st, s->name, ec->digest, ctlr__now_ms(), &s->generation);
+	int rc = store_config_push(c->st, s->name, ec->digest, ctlr__now_ms(), 0, &s->generation);
 	if (rc == 0) {
 		memcpy(s->digest, ec->digest, sizeof(s->digest));
 		(*updated)++;

@@ -398,6 +398,8 @@ static void on_health(struct ctlr *c, struct ctlr_site *s, const Sdwan__HealthRe
 {
 	c->counters[CTLR_C_HEALTH]++;
 	s->applied = h->generation_applied;
+	if (s->generation && s->applied > s->generation && s->topo >= 0)
+		ctlr__generation_resync(c, s);
 	uint32_t up = 0;
 	for (size_t i = 0; i < h->n_tunnels; i++)
 		if (h->tunnels[i]->ike_state == SDWAN__IKE_STATE__IKE_STATE_ESTABLISHED ||

@@ -251,6 +251,11 @@ int ctlr__revoke(struct ctlr *c, const char *site) __attribute__((warn_unused_re
  * next topology load or revocation rebuilds again. */
 void ctlr__regenerate(struct ctlr *c);
 
+/* s's edge reports a generation above s->generation: one this controller never issued (its
+ * state was restored from an older copy). Give s's current config a generation above the
+ * edge's, so that it is pushed, and say so in the log and the events. */
+void ctlr__generation_resync(struct ctlr *c, struct ctlr_site *s);
+
 /* s's edge announced other features (s->features): build its config for them, push if it
  * changed. */
 void ctlr__site_rebuild(struct ctlr *c, struct ctlr_site *s);

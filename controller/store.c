@@ -112,8 +112,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOKEN_LOOKUP] = "SELECT hash, site, expires_at, used_at FROM token WHERE hash = ?1",
 	[S_TOKEN_PURGE] = "DELETE FROM token WHERE expires_at <= ?1 OR used_at <= ?1",
 	[S_CONFIG_PUSH] = "INSERT INTO config_state(site, generation, digest, pushed_at)"
-			  " VALUES(?1, 1, ?2, ?3) ON CONFLICT(site) DO UPDATE SET"
-			  " generation = generation + 1, digest = excluded.digest,"
+			  " VALUES(?1, MAX(1, ?4), ?2, ?3) ON CONFLICT(site) DO UPDATE SET"
+			  " generation = MAX(generation + 1, ?4), digest = excluded.digest,"
 			  " pushed_at = excluded.pushed_at RETURNING generation",
 	[S_CONFIG_GET] =
 		"SELECT generation, digest, pushed_at, acked_generation, acked_at,"
@@ -1269,11 +1269,11 @@ int store_token_purge(struct store *st, int64_t before_ms, size_t *n)
 
 int store_config_push(struct store *st, const char *site,
 		      const uint8_t digest[static STORE_DIGEST_LEN], int64_t now_ms,
-		      uint64_t *generation)
+		      uint64_t at_least, uint64_t *generation)
 {
 	sqlite3_stmt *s = NULL;
 	*generation = 0;
-	if (!store_site_name_valid(site))
+	if (!store_site_name_valid(site) || at_least > INT64_MAX)
 		return -EINVAL;
 	int rc = stmt_get(st, S_CONFIG_PUSH, &s);
 	if (rc != 0)
@@ -1282,6 +1282,7 @@ int store_config_push(struct store *st, const char *site,
 	bind_str(&b, site);
 	bind_blob(&b, digest, STORE_DIGEST_LEN);
 	bind_i64(&b, now_ms);
+	bind_i64(&b, (int64_t)at_least);
 	rc = step_row(st, s, &b);
 	if (rc != 1)
 		return rc == 0 ? -EIO : rc;

@@ -257,12 +257,14 @@ struct store_config {
 
 /*
  * Record a push of a new configuration with this plan digest to site: its generation is one
- * more than the site's last (1 for the first), into *generation. Generations of a site only
- * grow, across restarts and re-enrollments. Returns 0 or -EINVAL.
+ * more than the site's last (1 for the first), or at_least if that is more, into *generation.
+ * Generations of a site only grow, across restarts and re-enrollments; at_least lifts them over
+ * one an edge runs that this store never issued (a controller restored from an older copy).
+ * Returns 0 or -EINVAL.
  */
 int store_config_push(struct store *st, const char *site,
 		      const uint8_t digest[static STORE_DIGEST_LEN], int64_t now_ms,
-		      uint64_t *generation) __attribute__((warn_unused_result));
+		      uint64_t at_least, uint64_t *generation) __attribute__((warn_unused_result));
 
 /* The edge applied generation: acked_generation becomes it unless an ack as new or newer was
  * recorded (a late, reordered ack changes nothing and returns 0). Returns 0, -ENOENT (nothing

@@ -373,4 +373,15 @@ grep -q '^config' "$tmp/he.again" && ! grep -q "^config generation=$(site_field 
 	fail "hub-east reconnects and converges without enrolling again"
 ok "kill -9 and restart: state intact, edges reconnect without re-enrolling"
 
+# --- The controller's state is older than an edge's (restored from a backup): the edge runs a
+# generation this controller never issued. Its current config goes out above it, not never.
+g_he=$(site_field hub-east generation)
+echo 1000 >"$tmp/he/applied"
+cli run --state "$tmp/he" --once --timeout 10 >"$tmp/he.resync" || fail "hub-east run: $(cat "$tmp/he.resync")"
+grep -q '^acked 1001$' "$tmp/he.resync" || fail "no config above the edge's generation: $(cat "$tmp/he.resync")"
+[ "$(site_field hub-east generation)" = 1001 ] || fail "generation not lifted (was $g_he)"
+ctl events --site hub-east --json | jq -e 'any(.[]; .kind == "generation-resync")' >/dev/null ||
+	fail "no generation-resync event"
+ok "an edge running a generation the controller never issued gets the current config above it"
+
 echo "control_plane: $passed checks passed"

@@ -195,7 +195,7 @@ Test(store, migrates_forward_keeping_data)
 	cr_assert_eq(store_schema_version(st, &v), 0);
 	cr_expect_eq(v, 1);
 	/* The config table does not exist yet at version 1. */
-	cr_expect_neq(store_config_push(st, "branch1", digest, 6, &gen), 0);
+	cr_expect_neq(store_config_push(st, "branch1", digest, 6, 0, &gen), 0);
 	store_free(st);
 	/* An edge as a version-1 controller wrote it. */
 	raw_exec(
@@ -213,7 +213,7 @@ Test(store, migrates_forward_keeping_data)
 	cr_expect_not(e.has_prev_key, "no rotation in progress before schema 5");
 	cr_expect_eq(e.curve_key[1], 0x11);
 	store_edge_clear(&e);
-	cr_expect_eq(store_config_push(st, "branch1", digest, 6, &gen), 0);
+	cr_expect_eq(store_config_push(st, "branch1", digest, 6, 0, &gen), 0);
 	cr_expect_eq(gen, 1);
 	store_free(st);
 	cr_expect_eq(raw_int("SELECT count(*) FROM schema_version"), STORE_SCHEMA_VERSION);
@@ -491,6 +491,26 @@ Test(store, key_rotation_keeps_the_old_key_until_the_new_one_is_seen)
 
 /* --- Config generations --------------------------------------------------------------------- */
 
+/* An edge runs a generation this store never issued (the controller was restored from an older
+ * copy): the next one is lifted over it, and counting goes on from there. */
+Test(store, config_generation_lifted_over_one_an_edge_runs)
+{
+	uint8_t d[STORE_DIGEST_LEN] = {3};
+	uint64_t gen = 0;
+	struct store *st = open_store(NULL);
+	cr_assert_eq(store_config_push(st, "hq", d, 10, 5, &gen), 0);
+	cr_expect_eq(gen, 5, "a first generation lifted");
+	cr_assert_eq(store_config_push(st, "hq", d, 11, 0, &gen), 0);
+	cr_expect_eq(gen, 6);
+	cr_assert_eq(store_config_push(st, "hq", d, 12, 1001, &gen), 0);
+	cr_expect_eq(gen, 1001);
+	cr_assert_eq(store_config_push(st, "hq", d, 13, 3, &gen), 0);
+	cr_expect_eq(gen, 1002, "never backwards");
+	cr_expect_eq(store_config_push(st, "hq", d, 14, UINT64_MAX, &gen), -EINVAL);
+	cr_expect_eq(store_config_ack(st, "hq", 1002, 15), 0);
+	store_free(st);
+}
+
 Test(store, config_generations_push_ack_nack)
 {
 	uint8_t d1[STORE_DIGEST_LEN] = {1}, d2[STORE_DIGEST_LEN] = {2};
@@ -499,11 +519,11 @@ Test(store, config_generations_push_ack_nack)
 	struct store *st = open_store(NULL);
 	cr_expect_eq(store_config_get(st, "hq", &c), -ENOENT);
 	cr_expect_eq(store_config_ack(st, "hq", 1, 5), -ENOENT);
-	cr_assert_eq(store_config_push(st, "hq", d1, 10, &gen), 0);
+	cr_assert_eq(store_config_push(st, "hq", d1, 10, 0, &gen), 0);
 	cr_expect_eq(gen, 1);
-	cr_assert_eq(store_config_push(st, "hq", d2, 20, &gen), 0);
+	cr_assert_eq(store_config_push(st, "hq", d2, 20, 0, &gen), 0);
 	cr_expect_eq(gen, 2);
-	cr_assert_eq(store_config_push(st, "other", d1, 20, &gen), 0);
+	cr_assert_eq(store_config_push(st, "other", d1, 20, 0, &gen), 0);
 	cr_expect_eq(gen, 1); /* per site */
 
 	cr_expect_eq(store_config_ack(st, "hq", 0, 25), -ERANGE);
@@ -525,7 +545,7 @@ Test(store, config_generations_push_ack_nack)
 
 	/* Generations keep growing after a restart. */
 	st = open_store(NULL);
-	cr_assert_eq(store_config_push(st, "hq", d1, 50, &gen), 0);
+	cr_assert_eq(store_config_push(st, "hq", d1, 50, 0, &gen), 0);
 	cr_expect_eq(gen, 3);
 	store_free(st);
 }
@@ -540,7 +560,7 @@ Test(store, nack_reason_truncated_on_a_character_boundary)
 	memset(reason, 'a', 254);
 	memcpy(reason + 254, "\xc3\xa9tail", 7);
 	struct store *st = open_store(NULL);
-	cr_assert_eq(store_config_push(st, "hq", d, 1, &gen), 0);
+	cr_assert_eq(store_config_push(st, "hq", d, 1, 0, &gen), 0);
 	cr_assert_eq(store_config_nack(st, "hq", 1, reason, 2), 0);
 	cr_assert_eq(store_config_get(st, "hq", &c), 0);
 	cr_expect_eq(strlen(c.nack_reason), 254);
@@ -739,7 +759,7 @@ static void hammer(int ready_fd)
 		char text[32];
 		int rc = store_tx_begin(st);
 		if (rc == 0)
-			rc = store_config_push(st, site, digest, (int64_t)i, &gen);
+			rc = store_config_push(st, site, digest, (int64_t)i, 0, &gen);
 		(void)snprintf(text, sizeof(text), "%" PRIu64, gen);
 		if (rc == 0)
 			rc = store_event_append(st, (int64_t)i, site, NULL, "push", text, NULL);
