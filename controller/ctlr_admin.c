@@ -2,6 +2,7 @@
  * The admin socket: sdwanctl's online commands (proto/admin.proto, framing in admin.h). Only
  * root and the controller's own user may connect (SO_PEERCRED); the socket file is 0600 too.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -355,6 +356,77 @@ out:
 	free(diags);
 }
 
+/* dir for a backup: made 0700, or an existing empty one (nothing is ever overwritten). */
+static int backup_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	int rc = 0;
+	/* readdir is safe on a stream of one's own: only this thread has d. */
+	// NOLINTNEXTLINE(concurrency-mt-unsafe)
+	for (const struct dirent *e = readdir(d); e && rc == 0; e = readdir(d)) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			rc = -ENOTEMPTY;
+	}
+	(void)closedir(d);
+	return rc;
+}
+
+static void do_backup(struct ctlr *c, const Sdwan__Admin__BackupRequest *rq, struct resp *rs)
+{
+	static const char *const names[] = {STORE_DB_NAME, "controller.key", "topology.yaml"};
+	char path[4096];
+	const char *step = NULL;
+	if (rq->dir[0] != '/' || strlen(rq->dir) > sizeof(path) - 32) {
+		fail(rs, "backup directory must be an absolute path (sdwanctl makes it one)");
+		return;
+	}
+	int rc = backup_dir(rq->dir);
+	if (rc != 0) {
+		fail(rs, "%s: %s; give a new or empty directory", rq->dir,
+		     rc == -ENOTEMPTY ? "not empty" : sdw_strerror(rc));
+		return;
+	}
+	(void)snprintf(path, sizeof(path), "%s/%s", rq->dir, names[0]);
+	rc = store_backup(c->st, path);
+	struct stat st;
+	uint64_t db_bytes = rc == 0 && stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	if (rc == 0) {
+		step = names[1];
+		(void)snprintf(path, sizeof(path), "%s/%s", rq->dir, names[1]);
+		rc = zcurve_secret_save(path, &c->kp);
+	}
+	if (rc == 0) {
+		step = names[2];
+		(void)snprintf(path, sizeof(path), "%s/%s", rq->dir, names[2]);
+		rc = file_replace(path, c->topo_buf, c->topo_len, 0600, NULL);
+	}
+	if (rc != 0) {
+		fail(rs, "backup into %s failed at %s: %s", rq->dir, step ? step : names[0],
+		     sdw_strerror(rc));
+		return;
+	}
+	Sdwan__Admin__BackupDone *bd = arena_alloc(&rs->a, sizeof(*bd));
+	if (!bd) {
+		fail(rs, "out of memory");
+		return;
+	}
+	sdwan__admin__backup_done__init(bd);
+	bd->dir = dup_str(rs, rq->dir);
+	bd->files = (char **)names;
+	bd->n_files = sizeof(names) / sizeof(names[0]);
+	bd->db_bytes = db_bytes;
+	LOG_NOTICE(CTL, "backup written", "dir=%s db_bytes=%" PRIu64, rq->dir, db_bytes);
+	ctlr__event(c, NULL, NULL, "backup", rq->dir);
+	rs->r.body_case = SDWAN__ADMIN__ADMIN_RESPONSE__BODY_BACKUP;
+	rs->r.backup = bd;
+}
+
 static void do_command(struct ctlr *c, const Sdwan__Admin__CommandRequest *rq, struct resp *rs)
 {
 	struct ctlr_site *s = ctlr__site_find(c, rq->site);
@@ -468,6 +540,9 @@ static void handle(struct ctlr_admin_conn *k, const uint8_t *p, size_t len)
 		}
 		case SDWAN__ADMIN__ADMIN_REQUEST__BODY_COMMAND:
 			do_command(c, rq->command, &rs);
+			break;
+		case SDWAN__ADMIN__ADMIN_REQUEST__BODY_BACKUP:
+			do_backup(c, rq->backup, &rs);
 			break;
 		default:
 			fail(&rs, "unknown request");

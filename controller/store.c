@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fileio.h"
 #include "common/log.h"
 
 #define BUSY_TIMEOUT_DEFAULT_MS 5000u
@@ -787,6 +788,63 @@ void store_free(struct store *st)
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		LOG_ERR(CTL, "store: close failed", "err=\"%s\"", sqlite3_errmsg(st->db));
 	free(st);
+}
+
+/* The copy reads back whole: SQLite's quick check over every page of it. */
+static int check_copy(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	int ok = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &s, NULL) == SQLITE_OK &&
+		 sqlite3_step(s) == SQLITE_ROW &&
+		 strcmp((const char *)sqlite3_column_text(s, 0), "ok") == 0;
+	sqlite3_finalize(s);
+	return ok ? 0 : -EUCLEAN;
+}
+
+int store_backup(struct store *st, const char *dest_path)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	const char *db_path = sqlite3_db_filename(st->db, "main");
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof(tmp), "%s.part", dest_path);
+	if (!db_path || !db_path[0] || n < 0 || (size_t)n >= sizeof(tmp))
+		return -EINVAL;
+	/* Created 0600 here (it holds the CA's key), never over an existing file. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	(void)close(fd);
+	/* A connection of its own reads the last committed state (a WAL snapshot), whatever the
+	 * store's connection has open meanwhile; writers are not held up. */
+	int rc = sqlite3_open_v2(db_path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+		if (!b) {
+			rc = sqlite3_errcode(dst);
+		} else {
+			rc = sqlite3_backup_step(b, -1);
+			int fin = sqlite3_backup_finish(b);
+			rc = rc == SQLITE_DONE ? fin : rc;
+		}
+	}
+	if (rc != SQLITE_OK)
+		LOG_ERR(CTL, "store: backup failed", "dest=%s err=\"%s\"", dest_path,
+			dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+	int err = rc == SQLITE_OK ? 0 : sqlite_to_errno(rc);
+	if (err == 0)
+		err = check_copy(dst);
+	if (sqlite3_close(dst) != SQLITE_OK && err == 0)
+		err = -EIO;
+	(void)sqlite3_close(src);
+	if (err == 0 && rename(tmp, dest_path) != 0)
+		err = -errno;
+	if (err == 0)
+		err = file_fsync_parent(dest_path);
+	if (err != 0)
+		(void)unlink(tmp);
+	return err;
 }
 
 /* Log up to a few rows of a checking pragma; any row other than a lone "ok" is a problem. */

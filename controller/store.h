@@ -97,6 +97,15 @@ int store_schema_version(struct store *st, uint32_t *out) __attribute__((warn_un
  * with the first problems logged. Reads the whole file: for startup and tools, not per request. */
 int store_integrity_check(struct store *st) __attribute__((warn_unused_result));
 
+/*
+ * Copy the last committed state to dest_path, a new file (mode 0600; it holds the CA's key):
+ * written as dest_path.part through a read-only connection of its own (SQLite's online backup,
+ * so the store keeps working), checked (quick_check), then renamed and its directory synced.
+ * Returns 0, -EEXIST (dest_path.part exists), -EUCLEAN (the copy does not read back), or another
+ * -errno; nothing is left at dest_path on failure.
+ */
+int store_backup(struct store *st, const char *dest_path) __attribute__((warn_unused_result));
+
 /* Whether name is a valid site name (the topology's rule). Pure; any thread. */
 bool store_site_name_valid(const char *name);
 

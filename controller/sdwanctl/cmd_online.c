@@ -18,6 +18,7 @@
 #include "controller/intent.h"
 #include "controller/reroute.h"
 #include "controller/sdwanctl/commands.h"
+#include "controller/store.h"
 
 enum {
 	EXIT_OK = 0,
@@ -801,4 +802,60 @@ int cmd_rotate(const struct ctl_opts *o, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	return command(o, SDWAN__ADMIN__COMMAND_KIND__COMMAND_KIND_ROTATE_KEYS, argv[0], NULL);
+}
+
+/* ---- backup ------------------------------------------------------------------------------ */
+
+int cmd_backup(const struct ctl_opts *o, int argc, char **argv)
+{
+	if (argc != 1 || !argv[0][0]) {
+		fprintf(stderr, "usage: sdwanctl backup DIR   (a new or empty directory)\n");
+		return EXIT_USAGE;
+	}
+	/* The controller runs elsewhere in the file system's eyes (its own working directory):
+	 * it gets an absolute path. */
+	char dir[4096], cwd[4000];
+	if (argv[0][0] == '/') {
+		(void)snprintf(dir, sizeof(dir), "%s", argv[0]);
+	} else if (!getcwd(cwd, sizeof(cwd)) ||
+		   snprintf(dir, sizeof(dir), "%s/%s", cwd, argv[0]) >= (int)sizeof(dir)) {
+		fprintf(stderr, "sdwanctl: cannot make %s an absolute path\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	Sdwan__Admin__BackupRequest br = SDWAN__ADMIN__BACKUP_REQUEST__INIT;
+	br.dir = dir;
+	Sdwan__Admin__AdminRequest rq = SDWAN__ADMIN__ADMIN_REQUEST__INIT;
+	rq.body_case = SDWAN__ADMIN__ADMIN_REQUEST__BODY_BACKUP;
+	rq.backup = &br;
+	Sdwan__Admin__AdminResponse *r = NULL;
+	int rc = call(o, &rq, &r);
+	if (rc == 0 && r->body_case == SDWAN__ADMIN__ADMIN_RESPONSE__BODY_BACKUP) {
+		const Sdwan__Admin__BackupDone *b = r->backup;
+		if (o->json) {
+			struct jsonw w;
+			jsonw_init(&w, stdout, true);
+			jsonw_obj_begin(&w);
+			jsonw_kstr(&w, "dir", b->dir);
+			jsonw_key(&w, "files");
+			jsonw_arr_begin(&w);
+			for (size_t i = 0; i < b->n_files; i++)
+				jsonw_str(&w, b->files[i]);
+			jsonw_arr_end(&w);
+			jsonw_ku64(&w, "db_bytes", b->db_bytes);
+			jsonw_obj_end(&w);
+			jsonw_finish(&w);
+		} else {
+			printf("backup written to %s:", b->dir);
+			for (size_t i = 0; i < b->n_files; i++)
+				printf(" %s", b->files[i]);
+			printf(" (database %" PRIu64 " bytes)\n", b->db_bytes);
+			printf("restore: stop the controller, copy %s and controller.key into its "
+			       "--state directory and topology.yaml to its --topology file, start it "
+			       "(docs/operations.md)\n",
+			       STORE_DB_NAME);
+		}
+	}
+	if (r)
+		rsp_free(r);
+	return rc;
 }

@@ -30,6 +30,7 @@ int cmd_revoke(const struct ctl_opts *o, int argc, char **argv);   /* revoke SIT
 int cmd_rekey(const struct ctl_opts *o, int argc, char **argv);    /* rekey SITE [TUNNEL] */
 int cmd_reenroll(const struct ctl_opts *o, int argc, char **argv); /* re-enroll SITE */
 int cmd_rotate(const struct ctl_opts *o, int argc, char **argv);   /* rotate-keys SITE */
+int cmd_backup(const struct ctl_opts *o, int argc, char **argv);   /* backup DIR */
 
 /* sdwanctl export swanctl SITE ... | sdwanctl export containerlab FILE ... */
 int cmd_export(const struct ctl_opts *o, int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{"validate", cmd_validate},
 	/* online */
 	{"apply", cmd_apply},
+	{"backup", cmd_backup},
 	{"edge", cmd_edge},
 	{"events", cmd_events},
 	{"re-enroll", cmd_reenroll},
@@ -57,6 +58,7 @@ static void usage(FILE *out)
 		"  rekey SITE [TUNNEL]     ask the edge to rekey now\n"
 		"  re-enroll SITE          ask the edge to enroll again with a new token\n"
 		"  rotate-keys SITE        ask the edge to make new keys and renew its certificate\n"
+		"  backup DIR              copy the controller's state, key and topology into DIR\n"
 		"\n"
 		"exit status: 0 ok, 1 usage or I/O error, 2 invalid topology, 3 refused by the\n"
 		"             controller (plan OLD NEW: 0 identical, 3 different)\n");

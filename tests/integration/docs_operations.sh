@@ -35,7 +35,7 @@ until_ok() { # SECONDS CMD...: until CMD succeeds, polling every 0.2 s (CMD is r
 
 # --- The page's commands: every `sdwanctl WORD` it shows is one checked below.
 checked=" validate plan status edge events token apply rotate-keys re-enroll revoke rekey "
-elsewhere=" export " # export swanctl: tests/integration/lab_external.sh
+elsewhere=" export backup " # export swanctl: lab_external.sh; backup and restore: control_plane.sh
 words=$(grep -oE '(^    |`)sdwanctl [a-z-]+' "$doc" | awk '{ print $2 }' | sort -u)
 [ -n "$words" ] || fail "no sdwanctl commands found in $doc"
 for w in $words; do

@@ -489,6 +489,45 @@ Test(store, key_rotation_keeps_the_old_key_until_the_new_one_is_seen)
 	store_free(st);
 }
 
+/* An online copy: committed state only, 0600, opens as a store; never over a file. */
+Test(store, backup_copies_the_committed_state)
+{
+	uint8_t k1[STORE_KEY_LEN], k2[STORE_KEY_LEN];
+	key_of(k1, 1);
+	key_of(k2, 2);
+	struct store *st = open_store(NULL);
+	cr_assert_eq(store_edge_add(st, "hq", k1, "CERT1", 10), 0);
+	/* Uncommitted at the moment of the copy: not in it. */
+	cr_assert_eq(store_tx_begin(st), 0);
+	cr_assert_eq(store_edge_add(st, "b1", k2, "CERT2", 20), 0);
+	char bdir[256], copy[300];
+	(void)snprintf(bdir, sizeof(bdir), "%s/backup", tmp);
+	cr_assert_eq(mkdir(bdir, 0700), 0);
+	(void)snprintf(copy, sizeof(copy), "%s/%s", bdir, STORE_DB_NAME);
+	cr_assert_eq(store_backup(st, copy), 0);
+	cr_assert_eq(store_tx_commit(st), 0);
+	cr_expect_eq(mode_of(copy), 0600);
+	char part[320];
+	(void)snprintf(part, sizeof(part), "%s.part", copy);
+	cr_expect_neq(access(part, F_OK), 0, "no .part left");
+	/* A .part in the way (another backup running): refused, nothing replaced. */
+	FILE *f = fopen(part, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_expect_eq(store_backup(st, copy), -EEXIST);
+	cr_assert_eq(unlink(part), 0);
+	store_free(st);
+	struct store *back = NULL;
+	cr_assert_eq(store_new(bdir, NULL, &back), 0);
+	struct store_edge e;
+	cr_assert_eq(store_edge_get(back, "hq", &e), 0);
+	cr_expect_str_eq(e.cert_pem, "CERT1");
+	store_edge_clear(&e);
+	cr_expect_eq(store_edge_get(back, "b1", &e), -ENOENT, "uncommitted write copied");
+	cr_expect_eq(store_integrity_check(back), 0);
+	store_free(back);
+}
+
 /* --- Config generations --------------------------------------------------------------------- */
 
 /* An edge runs a generation this store never issued (the controller was restored from an older
