@@ -68,6 +68,7 @@ static const char *const counter_names[CTLR_C_COUNT] = {
 	[CTLR_C_CERT_RENEW_REFUSED] = "cert_renew_refused",
 	[CTLR_C_SESSIONS_CLOSED] = "sessions_closed",
 	[CTLR_C_DISCONNECTS] = "disconnects",
+	[CTLR_C_SESSIONS_REPLACED] = "sessions_replaced",
 	[CTLR_C_TOPOLOGY_LOADED] = "topology_loaded",
 	[CTLR_C_TOPOLOGY_INVALID] = "topology_invalid",
 	[CTLR_C_COMMANDS_SENT] = "commands_sent",
@@ -398,19 +399,22 @@ static bool same_peer(const struct sockaddr_storage *a, socklen_t alen,
 	return alen == blen && alen > 0 && memcmp(a, b, alen) == 0;
 }
 
+bool ctlr__session_shutdown(const struct ctlr_site *s)
+{
+	if (s->fd < 0)
+		return false;
+	struct sockaddr_storage now;
+	socklen_t nlen = sizeof(now);
+	memset(&now, 0, sizeof(now));
+	/* The descriptor must still carry this site's connection: ZeroMQ may have closed it and
+	 * the number been reused for someone else's. */
+	return getpeername(s->fd, (struct sockaddr *)&now, &nlen) == 0 &&
+	       same_peer(&now, nlen, &s->peer, s->peer_len) && shutdown(s->fd, SHUT_RDWR) == 0;
+}
+
 void ctlr__site_drop(struct ctlr *c, struct ctlr_site *s, const char *why)
 {
-	bool closed = false;
-	if (s->fd >= 0) {
-		struct sockaddr_storage now;
-		socklen_t nlen = sizeof(now);
-		memset(&now, 0, sizeof(now));
-		/* The descriptor must still carry this site's connection: ZeroMQ may have closed
-		 * it and the number been reused for someone else's. */
-		if (getpeername(s->fd, (struct sockaddr *)&now, &nlen) == 0 &&
-		    same_peer(&now, nlen, &s->peer, s->peer_len) && shutdown(s->fd, SHUT_RDWR) == 0)
-			closed = true;
-	}
+	bool closed = ctlr__session_shutdown(s);
 	if (s->connected || closed) {
 		c->counters[CTLR_C_SESSIONS_CLOSED]++;
 		LOG_NOTICE(CTL, "session closed", "site=%s reason=\"%s\" tcp=%s", s->name, why,

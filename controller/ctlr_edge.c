@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,10 @@ static bool rate_allow(struct ctlr *c, const char *addr)
 	b->tokens -= 1.0;
 	return true;
 }
+
+/* Sessions of one site replaced this many times within the window: reported (two boxes?). */
+#define CTLR_REPLACED_WARN      5
+#define CTLR_REPLACED_WINDOW_MS 60000
 
 struct enroll_reply {
 	Sdwan__CertStatus status;
@@ -596,6 +601,41 @@ reply:
 	free(der);
 }
 
+/*
+ * A newer session of s speaks while the recorded one is open: the box connected again (a NAT
+ * rebinding, a restart) before the old TCP connection was seen to go, or two boxes hold one
+ * identity. The older session is closed: left alone it holds ZeroMQ's per-connection buffers
+ * until TCP gives up on it, hours later, and replies could go to it. Sessions that keep
+ * replacing each other are reported once a window: that is two boxes with one identity.
+ */
+static void session_replaced(struct ctlr *c, struct ctlr_site *s, const zmq_msg_t *payload)
+{
+	if (!ctlr__session_shutdown(s))
+		return; /* already gone */
+	c->counters[CTLR_C_SESSIONS_REPLACED]++;
+	const char *from = zmq_msg_gets(payload, "Peer-Address");
+	char old[NI_MAXHOST] = "?";
+	(void)getnameinfo((const struct sockaddr *)&s->peer, s->peer_len, old, sizeof(old), NULL, 0,
+			  NI_NUMERICHOST);
+	LOG_INFO(CTL, "older session closed: the edge connected again", "site=%s old=%s new=%s",
+		 s->name, old, from ? from : "?");
+	int64_t now = ctlr__now_ms();
+	if (now - s->replaced_since > CTLR_REPLACED_WINDOW_MS) {
+		s->replaced_since = now;
+		s->replaced = 0;
+	}
+	if (++s->replaced != CTLR_REPLACED_WARN)
+		return;
+	char detail[200];
+	(void)snprintf(detail, sizeof(detail),
+		       "%u sessions replaced by newer ones within %d s (from %s and %s): two boxes "
+		       "with this site's identity?",
+		       s->replaced, CTLR_REPLACED_WINDOW_MS / 1000, old, from ? from : "?");
+	LOG_WARN(CTL, "sessions of one site keep replacing each other", "site=%s detail=\"%s\"",
+		 s->name, detail);
+	ctlr__event(c, s->name, NULL, "duplicate-session", detail);
+}
+
 /* Remember where the site's session is: routing id for replies, descriptor to close it. */
 static void session_note(struct ctlr *c, struct ctlr_site *s, zmq_msg_t *rid, zmq_msg_t *payload)
 {
@@ -611,6 +651,8 @@ static void session_note(struct ctlr *c, struct ctlr_site *s, zmq_msg_t *rid, zm
 	/* ZMQ_SRCFD is deprecated but is libzmq 4.3's only way to tie a message to its TCP
 	 * connection; see ctlr.h for how it is used safely. */
 	int fd = zmq_msg_get(payload, ZMQ_SRCFD);
+	if (fd >= 0 && fd != s->fd && s->connected)
+		session_replaced(c, s, payload);
 	if (fd >= 0 && fd != s->fd) {
 		s->peer_len = sizeof(s->peer);
 		if (getpeername(fd, (struct sockaddr *)&s->peer, &s->peer_len) != 0)

@@ -57,6 +57,7 @@ enum ctlr_counter {
 	CTLR_C_CERT_RENEW_REFUSED,
 	CTLR_C_SESSIONS_CLOSED,
 	CTLR_C_DISCONNECTS,
+	CTLR_C_SESSIONS_REPLACED,
 	CTLR_C_TOPOLOGY_LOADED,
 	CTLR_C_TOPOLOGY_INVALID,
 	CTLR_C_COMMANDS_SENT,
@@ -92,6 +93,8 @@ struct ctlr_site {
 	int fd; /* descriptor the last message came on; -1: none */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
+	unsigned replaced;      /* sessions replaced by a newer one within the window */
+	int64_t replaced_since; /* start of that window */
 	/* health */
 	uint32_t tunnels_total;
 	uint32_t tunnels_up;
@@ -223,6 +226,10 @@ void ctlr__push_maybe(struct ctlr *c, struct ctlr_site *s);
 
 /* Account for an answer (ack/nack) to an in-flight push and pump the queue. */
 void ctlr__push_answered(struct ctlr *c, struct ctlr_site *s);
+
+/* Shut down the TCP connection of s's recorded session (s->fd) if it still carries s's peer;
+ * true when it did. */
+bool ctlr__session_shutdown(const struct ctlr_site *s);
 
 /* Close site's open session now (see ctlr.h), log why, count it. */
 void ctlr__site_drop(struct ctlr *c, struct ctlr_site *s, const char *why);

@@ -408,4 +408,28 @@ after=$(ctl status --json | jq -c '[.sites[] | {site, enrolled, revoked, generat
 [ "$(handshake "$tmp/he")" = ok ] || fail "an enrolled edge is not admitted after the restore"
 ok "backup while running (0600, checked), never over files; restored: same sites, edges admitted"
 
+# --- A second session of a site while the first is open (the box reconnected before its old
+# TCP connection was seen to go, or a cloned box): the older one is closed; sessions that keep
+# replacing each other are reported as two boxes with one identity.
+cli_bg "$tmp/he.s1" run --state "$tmp/he" --timeout 30
+S1=$CLI_PID
+wait_for "$tmp/he.s1" '^handshake ok' || fail "first session: $(cat "$tmp/he.s1")"
+sleep 0.3 # its first health report is in
+cli_bg "$tmp/he.s2" run --state "$tmp/he" --timeout 30
+wait_for "$tmp/he.s1" '^disconnected' 30 || fail "the older session was not closed"
+wait "$S1" 2>/dev/null || true
+grep -q 'msg="older session closed: the edge connected again" site=hub-east' "$tmp/ctl.log" ||
+	fail "replacement not logged"
+[ "$(counter sessions_replaced)" -ge 1 ] || fail "counter sessions_replaced"
+[ "$(site_field hub-east connected)" = true ] || fail "the newer session must stay"
+for i in 3 4 5 6 7; do # a box that keeps coming back beside the other
+	sleep 0.3
+	cli_bg "$tmp/he.s$i" run --state "$tmp/he" --timeout 30
+	wait_for "$tmp/he.s$((i - 1))" '^disconnected' 30 || fail "session $((i - 1)) not replaced"
+done
+ctl events --site hub-east --json | jq -e 'any(.[]; .kind == "duplicate-session")' >/dev/null ||
+	fail "no duplicate-session event after 5 replacements"
+kill "$CLI_PID" 2>/dev/null || true
+ok "a newer session of a site closes the older one; sessions that keep replacing each other are reported"
+
 echo "control_plane: $passed checks passed"
