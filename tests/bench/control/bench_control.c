@@ -484,6 +484,36 @@ static double one_change(struct sim *sim, struct edge *edges, unsigned n_local, 
 	return e->state == E_DONE ? dt : -1;
 }
 
+/* sdwanctl backup at this scale: how long the admin request takes (the controller's loop is
+ * busy for that long) and how big the copy is. Returns seconds, or -1. */
+static double timed_backup(const char *dir, uint64_t *bytes)
+{
+	char sock[600], out[600];
+	(void)snprintf(sock, sizeof(sock), "%s/st/admin.sock", dir);
+	(void)snprintf(out, sizeof(out), "%s/backup", dir);
+	int fd = admin_client_connect(sock);
+	if (fd < 0)
+		return -1;
+	Sdwan__Admin__BackupRequest br = SDWAN__ADMIN__BACKUP_REQUEST__INIT;
+	br.dir = out;
+	Sdwan__Admin__AdminRequest rq = SDWAN__ADMIN__ADMIN_REQUEST__INIT;
+	rq.body_case = SDWAN__ADMIN__ADMIN_REQUEST__BODY_BACKUP;
+	rq.backup = &br;
+	Sdwan__Admin__AdminResponse *r = NULL;
+	double t0 = now_s();
+	int rc = admin_client_call(fd, &rq, 60000, &r);
+	double dt = now_s() - t0;
+	close(fd);
+	bool ok = rc == 0 && r->ok && r->body_case == SDWAN__ADMIN__ADMIN_RESPONSE__BODY_BACKUP;
+	if (ok)
+		*bytes = r->backup->db_bytes;
+	else
+		fprintf(stderr, "bench-control: backup failed: %s\n", r ? r->error : "no answer");
+	if (r)
+		sdwan__admin__admin_response__free_unpacked(r, NULL);
+	return ok ? dt : -1;
+}
+
 /* At most this many edges per simulator process by default: two descriptors per DEALER, under
  * the machine's hard limit of 20,000 with room for the enrollment sockets. */
 enum {
@@ -686,6 +716,8 @@ int main(int argc, char **argv)
 		if (d >= 0)
 			lat[nl++] = d;
 	}
+	uint64_t backup_bytes = 0;
+	double t_backup = done == n ? timed_backup(dir, &backup_bytes) : -1;
 	for (unsigned w = 0; w < workers; w++)
 		worker_stop(&wk[w]);
 	qsort(lat, nl, sizeof(lat[0]), cmp_double);
@@ -705,6 +737,12 @@ int main(int argc, char **argv)
 		       "%.1f)%s\n",
 		       nl, lat[nl / 2] * 1e3, lat[0] * 1e3, lat[nl - 1] * 1e3,
 		       lat[nl / 2] < 0.1 ? "" : "  TARGET MISSED");
+	if (t_backup >= 0) {
+		char label[64];
+		(void)snprintf(label, sizeof(label), "sdwanctl backup (a %.1f MiB copy)",
+			       (double)backup_bytes / (1024.0 * 1024.0));
+		printf("  %-48s%8.1f ms\n", label, t_backup * 1e3);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		zcurve_keypair_clear(&edges[i].kp);
 		free(edges[i].csr);
