@@ -53,6 +53,9 @@ static bool rate_allow(struct ctlr *c, const char *addr)
 	return true;
 }
 
+/* Above this, a generation an edge reports is not one anybody issued. */
+#define CTLR_GENERATION_SANE_MAX (UINT64_C(1) << 48)
+
 /* Sessions of one site replaced this many times within the window: reported (two boxes?). */
 #define CTLR_REPLACED_WARN      5
 #define CTLR_REPLACED_WINDOW_MS 60000
@@ -403,8 +406,15 @@ static void on_health(struct ctlr *c, struct ctlr_site *s, const Sdwan__HealthRe
 {
 	c->counters[CTLR_C_HEALTH]++;
 	s->applied = h->generation_applied;
-	if (s->generation && s->applied > s->generation && s->topo >= 0)
-		ctlr__generation_resync(c, s);
+	/* Generations count one per change: one this high is a broken or hostile report, not a
+	 * restored controller (and would leave no room to count above it). */
+	if (s->generation && s->applied > s->generation && s->topo >= 0) {
+		if (s->applied < CTLR_GENERATION_SANE_MAX)
+			ctlr__generation_resync(c, s);
+		else
+			PEER_LOG(c, "health report names an impossible generation; ignored",
+				 "site=%s generation=%" PRIu64, s->name, s->applied);
+	}
 	uint32_t up = 0;
 	for (size_t i = 0; i < h->n_tunnels; i++)
 		if (h->tunnels[i]->ike_state == SDWAN__IKE_STATE__IKE_STATE_ESTABLISHED ||

@@ -382,7 +382,11 @@ grep -q '^acked 1001$' "$tmp/he.resync" || fail "no config above the edge's gene
 [ "$(site_field hub-east generation)" = 1001 ] || fail "generation not lifted (was $g_he)"
 ctl events --site hub-east --json | jq -e 'any(.[]; .kind == "generation-resync")' >/dev/null ||
 	fail "no generation-resync event"
-ok "an edge running a generation the controller never issued gets the current config above it"
+echo 999999999999999999 >"$tmp/he/applied" # no controller ever issued that many
+cli run --state "$tmp/he" --timeout 3 >"$tmp/he.absurd" 2>&1 || true
+[ "$(site_field hub-east generation)" = 1001 ] || fail "an impossible generation moved the site's"
+echo 1001 >"$tmp/he/applied"
+ok "an edge running a generation the controller never issued gets the current config above it; an impossible one is ignored"
 
 # --- Backup while running; restore into an empty state directory.
 out=$(ctl backup "$tmp/bk") || fail "backup: $out"
