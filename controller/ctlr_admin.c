@@ -217,6 +217,32 @@ static Sdwan__Admin__Event **events_out(struct resp *rs, const struct store_even
 	return v;
 }
 
+/* s's unanswered commands (never the re-enrollment token), in rs's arena; NULL when none. */
+static Sdwan__Admin__PendingCommand **pending_out(const struct ctlr *c, const struct ctlr_site *s,
+						  struct resp *rs, size_t *n)
+{
+	*n = 0;
+	size_t count = cmdq_count_site(&c->commands, s->name);
+	Sdwan__Admin__PendingCommand **v =
+		count ? arena_alloc(&rs->a, count * sizeof(Sdwan__Admin__PendingCommand *)) : NULL;
+	Sdwan__Admin__PendingCommand *items =
+		count ? arena_alloc(&rs->a, count * sizeof(*items)) : NULL;
+	if (!v || !items)
+		return NULL;
+	for (const struct cmdq_entry *e = cmdq_next_for_site(&c->commands, s->name, NULL);
+	     e && *n < count; e = cmdq_next_for_site(&c->commands, s->name, e)) {
+		Sdwan__Admin__PendingCommand *p = &items[*n];
+		sdwan__admin__pending_command__init(p);
+		p->command = (char *)ctlr__command_name(e->type);
+		p->tunnel = dup_str(rs, e->tunnel);
+		p->id = e->msg_id;
+		p->given_at_ms = (uint64_t)e->given_at_ms;
+		p->sends = e->sends;
+		v[(*n)++] = p;
+	}
+	return v;
+}
+
 static void do_edge_show(struct ctlr *c, const Sdwan__Admin__EdgeShowRequest *rq, struct resp *rs)
 {
 	const struct ctlr_site *s = ctlr__site_find(c, rq->site);
@@ -240,6 +266,7 @@ static void do_edge_show(struct ctlr *c, const Sdwan__Admin__EdgeShowRequest *rq
 	}
 	if (store_event_list_site(c->st, s->name, 20, &rs->events, &rs->n_events) == 0)
 		d->events = events_out(rs, rs->events, rs->n_events, NULL, &d->n_events);
+	d->pending_commands = pending_out(c, s, rs, &d->n_pending_commands);
 	rs->r.body_case = SDWAN__ADMIN__ADMIN_RESPONSE__BODY_EDGE;
 	rs->r.edge = d;
 }

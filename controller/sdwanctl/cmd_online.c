@@ -467,6 +467,19 @@ static void edge_json(const Sdwan__Admin__EdgeDetail *d)
 	for (size_t i = 0; i < d->n_events; i++)
 		event_json(&w, d->events[i]);
 	jsonw_arr_end(&w);
+	jsonw_key(&w, "pending_commands");
+	jsonw_arr_begin(&w);
+	for (size_t i = 0; i < d->n_pending_commands; i++) {
+		const Sdwan__Admin__PendingCommand *p = d->pending_commands[i];
+		jsonw_obj_begin(&w);
+		jsonw_kstr(&w, "command", p->command);
+		jsonw_kstr(&w, "tunnel", p->tunnel);
+		jsonw_ku64(&w, "id", p->id);
+		jsonw_ku64(&w, "given_at_ms", p->given_at_ms);
+		jsonw_ku64(&w, "sends", p->sends);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
 	jsonw_finish(&w);
 }
@@ -524,6 +537,16 @@ static void edge_text(const Sdwan__Admin__EdgeDetail *d)
 		}
 	} else {
 		printf("  no health report yet\n");
+	}
+	if (d->n_pending_commands) {
+		printf("\n  commands waiting for the edge's answer:\n");
+		for (size_t i = 0; i < d->n_pending_commands; i++) {
+			const Sdwan__Admin__PendingCommand *p = d->pending_commands[i];
+			printf("    %s%s%s, given %s, sent %" PRIu32 " time%s\n", p->command,
+			       p->tunnel[0] ? " " : "", p->tunnel,
+			       ago(p->given_at_ms, seen, sizeof(seen)), p->sends,
+			       p->sends == 1 ? "" : "s");
+		}
 	}
 	printf("\n  recent events:\n");
 	for (size_t i = 0; i < d->n_events; i++) {

@@ -223,12 +223,18 @@ for _ in $(seq 30); do
 done
 ctl rekey branch2 >/dev/null || fail "rekey branch2 (ignored)"
 wait_for "$tmp/b2.ignore" '^ignored command id=' || fail "client did not get the command"
+ctl edge show branch2 | grep -qE '^    rekey, given [0-9]+s ago, sent 1 time$' ||
+	fail "edge show: the waiting command: $(ctl edge show branch2)"
+ctl edge show branch2 --json | jq -e '.pending_commands | length == 1 and .[0].command == "rekey"
+	and .[0].sends == 1' >/dev/null || fail "edge show --json: pending_commands"
 expired="rekey not answered within 3 s (sent 1 times); the edge may not have carried it out: check the site and give it again"
 for _ in $(seq 60); do
 	[ "$(answers branch2 "$expired")" = 1 ] && break
 	sleep 0.1
 done
 [ "$(answers branch2 "$expired")" = 1 ] || fail "unanswered command not reported: $(ctl events --site branch2)"
+ctl edge show branch2 --json | jq -e '.pending_commands | length == 0' >/dev/null ||
+	fail "an expired command is still shown as waiting"
 grep -q 'msg="command not answered" site=branch2 command=rekey' "$tmp/ctl.log" ||
 	fail "unanswered command not logged"
 kill "$B2" 2>/dev/null || true
