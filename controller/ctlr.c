@@ -487,6 +487,9 @@ static void command_send(struct ctlr *c, const struct ctlr_site *s, struct cmdq_
 	cmd.type = (Sdwan__CommandType)e->type;
 	cmd.tunnel = e->tunnel;
 	cmd.token = e->token;
+	/* An edge started from its state directory knows only the control endpoint. */
+	if (e->type == SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL)
+		cmd.enroll_endpoint = (char *)c->public_enroll_ep;
 	Sdwan__Envelope env;
 	ctl_msg_envelope_init(&env, e->msg_id);
 	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
@@ -1124,6 +1127,8 @@ static int first_load(struct ctlr *c)
 	if (rc == 0) {
 		(void)snprintf(c->public_ep, sizeof(c->public_ep), "%s",
 			       probe.topo->controller_endpoint);
+		(void)snprintf(c->public_enroll_ep, sizeof(c->public_enroll_ep), "%s",
+			       probe.topo->enroll_endpoint ? probe.topo->enroll_endpoint : "");
 		(void)snprintf(c->listen_ep, sizeof(c->listen_ep), "%s",
 			       c->opts.listen ? c->opts.listen : probe.topo->controller_endpoint);
 		if (c->opts.enroll_listen)

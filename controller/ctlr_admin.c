@@ -317,11 +317,12 @@ static void do_token(struct ctlr *c, const Sdwan__Admin__TokenCreateRequest *rq,
 		return;
 	}
 	Sdwan__Admin__TokenCreated *t = arena_alloc(&rs->a, sizeof(*t));
-	char cmd[512];
+	char cmd[1024];
 	/* The state folder is the edge unit's StateDirectory (deploy/systemd/sdwan-edge.service):
 	 * `systemctl enable --now sdwan-edge` then runs what this command enrolled. */
-	(void)snprintf(cmd, sizeof(cmd), "sdwan-edge --controller %s --token %s --state %s",
-		       c->public_ep, rs->token, "/var/lib/sdwan-edge");
+	(void)snprintf(cmd, sizeof(cmd), "sdwan-edge --controller %s%s%s --token %s --state %s",
+		       c->public_ep, c->public_enroll_ep[0] ? " --enroll-endpoint " : "",
+		       c->public_enroll_ep, rs->token, "/var/lib/sdwan-edge");
 	if (!t) {
 		OPENSSL_cleanse(cmd, sizeof(cmd));
 		fail(rs, "out of memory");

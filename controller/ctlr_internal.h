@@ -134,7 +134,8 @@ struct ctlr {
 	char *admin_path;
 	char listen_ep[256];
 	char enroll_ep[256];
-	char public_ep[256]; /* what edges are told (the topology's endpoint) */
+	char public_ep[256];        /* what edges are told (the topology's endpoint) */
+	char public_enroll_ep[256]; /* the topology's enroll-endpoint at start; "": port + 1 */
 	struct store *st;
 	struct ca *ca;
 	uint8_t *ca_der;

@@ -1023,13 +1023,34 @@ static void on_renew_response(struct agent *a, uint64_t reply_to, const Sdwan__C
 /* ------------------------------------------------------------------------------------------ */
 /* Commands */
 
-static int command_re_enroll(struct agent *a, const char *token, char *reason, size_t size)
+static int enroll_endpoint_derive(const char *ep, char out[static IDENTITY_ENDPOINT_MAX]);
+
+static int command_re_enroll(struct agent *a, const char *token, const char *endpoint, char *reason,
+			     size_t size)
 {
 	struct token_line tl;
 	int rc = token_line_parse(token, token ? strlen(token) : 0, &tl);
 	if (rc != 0) {
 		(void)snprintf(reason, size, "malformed token");
 		return rc;
+	}
+	/* Where to enroll: the controller says (its topology's enroll-endpoint), or the default
+	 * next to the control endpoint. An edge started from its state directory alone has no
+	 * other source. */
+	if (endpoint && endpoint[0]) {
+		if (!identity_endpoint_valid(endpoint)) {
+			(void)snprintf(reason, size, "enrollment endpoint unusable");
+			token_line_clear(&tl);
+			return -EINVAL;
+		}
+		(void)snprintf(a->enroll_endpoint, sizeof(a->enroll_endpoint), "%s", endpoint);
+	} else if (!a->enroll_endpoint[0] &&
+		   enroll_endpoint_derive(a->id.endpoint, a->enroll_endpoint) != 0) {
+		(void)snprintf(reason, size,
+			       "no enrollment endpoint: the control endpoint has no "
+			       "port + 1 and the controller named none");
+		token_line_clear(&tl);
+		return -EINVAL;
 	}
 	if (CRYPTO_memcmp(tl.controller_key, a->id.controller_key, ZCURVE_KEY_LEN) != 0 ||
 	    strcmp(tl.site, a->id.site) != 0) {
@@ -1062,7 +1083,8 @@ static void on_command(struct agent *a, uint64_t cmd_id, const Sdwan__Command *c
 		break;
 	case SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL:
 		rc = a->pending_kind == PENDING_NONE
-			     ? command_re_enroll(a, c->token, reason, sizeof(reason))
+			     ? command_re_enroll(a, c->token, c->enroll_endpoint, reason,
+						 sizeof(reason))
 			     : -EBUSY;
 		break;
 	case SDWAN__COMMAND_TYPE__COMMAND_TYPE_ROTATE_KEYS:

@@ -17,8 +17,13 @@ bin=${SDWAN_BIN_DIR:?}
 . "$src/tests/integration/lib/control.sh"
 ctl_test_init sdwan-ctl
 
-sed -e 's/auth: certificate/auth: psk/' "$src/topologies/hub-spoke.yaml" >"$tmp/wan.yaml"
+# An enrollment endpoint of its own in the topology: the token's command line and re-enroll
+# commands carry it (an edge started from its state directory knows only the control endpoint).
+sed -e 's/auth: certificate/auth: psk/' \
+	-e 's|^  endpoint: tcp://203.0.113.10:7800$|&\n  enroll-endpoint: tcp://203.0.113.10:7811|' \
+	"$src/topologies/hub-spoke.yaml" >"$tmp/wan.yaml"
 grep -q 'auth: psk' "$tmp/wan.yaml" || fail "test topology has no psk"
+grep -q 'enroll-endpoint: tcp://203.0.113.10:7811' "$tmp/wan.yaml" || fail "no enroll-endpoint"
 
 # A low enrollment rate limit, so that the flood below is refused.
 # Commands unanswered for 3 s are dropped (default 60 s), so that the test sees it happen.
@@ -49,7 +54,10 @@ done
 ok "numeric options: a value with a unit or out of range is refused with what the option takes"
 
 # --- Enrollment end to end: the certificate names the token's site, whatever the CSR asks.
-T1=$(token branch1)
+created=$(ctl token create branch1 --json) || fail "token create"
+T1=$(jq -r .token <<<"$created")
+[[ $(jq -r .command <<<"$created") == "sdwan-edge --controller tcp://203.0.113.10:7800 --enroll-endpoint tcp://203.0.113.10:7811 --token $T1 --state /var/lib/sdwan-edge" ]] ||
+	fail "token command line: $(jq -r .command <<<"$created")"
 out=$(cli enroll --state "$tmp/b1" --token "$T1" --csr-site hub-east) || fail "enroll: $out"
 [ "$out" = "enrolled site=branch1 cert_cn=branch1" ] || fail "enrollment: $out"
 [ "$(site_field branch1 enrolled)" = true ] || fail "status: branch1 enrolled"
@@ -195,6 +203,9 @@ for _ in $(seq 30); do
 	sleep 0.1
 done
 [ "$(answers branch1 "rekey done")" = 1 ] || fail "rekey answer not an event: $(ctl events --site branch1)"
+ctl re-enroll branch1 >/dev/null || fail "re-enroll branch1"
+wait_for "$tmp/b1.live" '^command enroll_endpoint=tcp://203.0.113.10:7811$' ||
+	fail "re-enroll command without the topology's enroll-endpoint: $(cat "$tmp/b1.live")"
 cli_bg "$tmp/b2.drop" run --state "$tmp/b2" --drop-first-command --timeout 30
 B2=$CLI_PID
 for _ in $(seq 30); do

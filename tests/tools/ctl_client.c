@@ -17,7 +17,8 @@
  *       seen:
  *         config generation=G site=S tunnels=N wan_prefixes=W ca=C wan_summary=M /
  *         tunnel NAME peer=P initiator=B psk=H8
- *         acked G / nacked G / command type=T tunnel=X token=yes|no id=I / error code=C
+ *         acked G / nacked G / command type=T tunnel=X token=yes|no id=I [+ command
+ *         enroll_endpoint=EP] / error code=C
  *         reason=R / renewed status=S / handshake ok / handshake refused / disconnected
  *       (a refused handshake or a disconnect ends the run with exit 4)
  *       --drop-first-command: the first command is not answered; the client closes its
@@ -586,6 +587,9 @@ static int do_run(const struct opts *o)
 			printf("command type=%d tunnel=%s token=%s id=%" PRIu64 "\n",
 			       (int)in->command->type, in->command->tunnel,
 			       in->command->token[0] ? "yes" : "no", in->msg_id);
+			if (in->command->enroll_endpoint[0])
+				printf("command enroll_endpoint=%s\n",
+				       in->command->enroll_endpoint);
 			(void)answer_command(s, in);
 			break;
 		case SDWAN__ENVELOPE__BODY_CERT_RENEW_RESPONSE:

@@ -1102,6 +1102,35 @@ Test(agent, re_enroll_command_makes_new_keys_and_reconnects)
 	identity_clear(&id);
 }
 
+/* An edge restarted from its state directory alone (the service's command line) knows no
+ * enrollment endpoint of its own: the command brings it. */
+Test(agent, re_enroll_command_works_after_a_restart_from_the_state_dir)
+{
+	enroll();
+	close_agent();
+	C.n = 0;
+	C.enroll_requests = 0;
+	cr_assert_eq(start_agent(NULL), 0);
+	cr_assert(run_until(is_connected, 5000));
+	uint8_t old[ZCURVE_KEY_LEN];
+	memcpy(old, C.last_key, sizeof(old));
+	Sdwan__Command c = SDWAN__COMMAND__INIT;
+	Sdwan__Envelope env;
+	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
+	c.token = token;
+	c.enroll_endpoint = C.enr_ep;
+	ctl_msg_envelope_init(&env, 80);
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
+	env.command = &c;
+	push(&env);
+	cr_assert(run_until(got_result, 3000));
+	cr_assert(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->ok, "re-enroll refused");
+	C.enroll_requests = 0;
+	cr_assert(run_until(asked_to_enroll, 5000), "no enrollment request after the command");
+	cr_assert(run_until(is_connected, 5000));
+	cr_assert_neq(memcmp(old, C.last_key, sizeof(old)), 0, "new CURVE key");
+}
+
 Test(agent, re_enroll_refuses_a_token_for_another_controller)
 {
 	enroll();
