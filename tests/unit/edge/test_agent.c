@@ -1112,6 +1112,7 @@ Test(agent, re_enroll_command_works_after_a_restart_from_the_state_dir)
 	C.enroll_requests = 0;
 	cr_assert_eq(start_agent(NULL), 0);
 	cr_assert(run_until(is_connected, 5000));
+	cr_assert_eq(C.enroll_requests, 0, "a restart from the state dir does not enroll");
 	uint8_t old[ZCURVE_KEY_LEN];
 	memcpy(old, C.last_key, sizeof(old));
 	Sdwan__Command c = SDWAN__COMMAND__INIT;
@@ -1125,7 +1126,6 @@ Test(agent, re_enroll_command_works_after_a_restart_from_the_state_dir)
 	push(&env);
 	cr_assert(run_until(got_result, 3000));
 	cr_assert(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->ok, "re-enroll refused");
-	C.enroll_requests = 0;
 	cr_assert(run_until(asked_to_enroll, 5000), "no enrollment request after the command");
 	cr_assert(run_until(is_connected, 5000));
 	cr_assert_neq(memcmp(old, C.last_key, sizeof(old)), 0, "new CURVE key");
