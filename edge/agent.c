@@ -1058,6 +1058,14 @@ static int command_re_enroll(struct agent *a, const char *token, const char *end
 		token_line_clear(&tl);
 		return -EKEYREJECTED;
 	}
+	/* Kept before the request can leave: restarted before the answer, the edge finishes
+	 * this re-enrollment rather than come back with a key the controller may have retired. */
+	rc = identity_pending_token_save(a->state_dir, token, a->enroll_endpoint);
+	if (rc != 0) {
+		(void)snprintf(reason, size, "cannot save the re-enrollment: %s", sdw_strerror(rc));
+		token_line_clear(&tl);
+		return rc;
+	}
 	token_line_clear(&a->token);
 	a->token = tl;
 	a->have_token = true;
@@ -1065,6 +1073,30 @@ static int command_re_enroll(struct agent *a, const char *token, const char *end
 	if (rc != 0)
 		(void)snprintf(reason, size, "cannot make new keys");
 	return rc;
+}
+
+/* At start: a re-enrollment the controller asked for and no answer came before the edge
+ * stopped. Finish it; if the controller refuses, the kept keys and token go and the edge goes on
+ * with the identity it has. */
+static void resume_re_enroll(struct agent *a)
+{
+	char line[TOKEN_LINE_MAX], endpoint[IDENTITY_ENDPOINT_MAX], reason[160];
+	int rc = identity_pending_token_load(a->state_dir, line, endpoint);
+	if (rc == -ENOENT)
+		return;
+	if (rc == 0) {
+		LOG_NOTICE(CTL, "agent: finishing a re-enrollment cut short", "site=%s",
+			   a->id.site);
+		rc = command_re_enroll(a, line, endpoint, reason, sizeof(reason));
+	} else {
+		(void)snprintf(reason, sizeof(reason), "kept re-enrollment unreadable");
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	if (rc != 0) {
+		LOG_WARN(CTL, "agent: re-enrollment not resumed", "reason=\"%s\"", reason);
+		identity_pending_remove(a->state_dir);
+		a->pending_kind = PENDING_NONE;
+	}
 }
 
 static void on_command(struct agent *a, uint64_t cmd_id, const Sdwan__Command *c)
@@ -1301,6 +1333,7 @@ int agent_start(struct agent *a)
 				     a->opts.renew_check_ms, a->opts.renew_check_ms);
 		if (control_connect(a) != 0)
 			schedule_reconnect(a);
+		resume_re_enroll(a);
 		return 0;
 	}
 	if (rc != -ENOENT)

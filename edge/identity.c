@@ -379,9 +379,55 @@ int identity_pending_load(const char *dir, struct identity *pending)
 	return rc;
 }
 
+int identity_pending_token_save(const char *dir, const char *token_line, const char *endpoint)
+{
+	char buf[TOKEN_LINE_MAX + IDENTITY_ENDPOINT_MAX + 4];
+	int n = snprintf(buf, sizeof(buf), "%s\n%s\n", token_line, endpoint ? endpoint : "");
+	int rc = n > 0 && (size_t)n < sizeof(buf) ? ensure_dir(dir) : -ENAMETOOLONG;
+	if (rc == 0)
+		rc = write_file(dir, IDENTITY_PENDING_TOKEN_FILE, buf, (size_t)n);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+int identity_pending_token_load(const char *dir, char token_line[static TOKEN_LINE_MAX],
+				char endpoint[static IDENTITY_ENDPOINT_MAX])
+{
+	char path[PATH_MAX];
+	char *buf = NULL;
+	size_t len = 0;
+	token_line[0] = endpoint[0] = '\0';
+	if (!exists(dir, IDENTITY_PENDING_TOKEN_FILE))
+		return -ENOENT;
+	int rc = path_join(path, dir, IDENTITY_PENDING_TOKEN_FILE);
+	if (rc == 0)
+		rc = read_small(path, TOKEN_LINE_MAX + IDENTITY_ENDPOINT_MAX + 4, &buf, &len);
+	if (rc != 0)
+		return rc;
+	/* "<token>\n<endpoint or nothing>\n", nothing else. */
+	char *nl = memchr(buf, '\n', len);
+	size_t tlen = nl ? (size_t)(nl - buf) : 0;
+	size_t elen = nl ? len - tlen - 1 : 0;
+	if (!nl || tlen == 0 || tlen >= TOKEN_LINE_MAX || elen == 0 || buf[len - 1] != '\n' ||
+	    elen - 1 >= IDENTITY_ENDPOINT_MAX || memchr(nl + 1, '\n', elen - 1) ||
+	    strlen(buf) != len) {
+		rc = -EBADMSG;
+	} else {
+		memcpy(token_line, buf, tlen);
+		token_line[tlen] = '\0';
+		memcpy(endpoint, nl + 1, elen - 1);
+		endpoint[elen - 1] = '\0';
+	}
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	return rc;
+}
+
 void identity_pending_remove(const char *dir)
 {
 	char path[PATH_MAX];
+	if (path_join(path, dir, IDENTITY_PENDING_TOKEN_FILE) == 0)
+		(void)unlink(path);
 	/* The CURVE key first: without it the pair is not taken for complete. */
 	if (path_join(path, dir, IDENTITY_PENDING_CURVE_FILE) == 0)
 		(void)unlink(path);

@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "common/token_line.h"
 #include "common/x509id.h"
 #include "common/zcurve.h"
 #include "proto/control.pb-c.h"
@@ -49,6 +50,8 @@
 /* Keys made for an enrollment or a key rotation that has no certificate yet. */
 #define IDENTITY_PENDING_CURVE_FILE   "pending-curve.key"
 #define IDENTITY_PENDING_IKE_KEY_FILE "pending-ike.key"
+/* The token and enrollment endpoint of a re-enrollment the controller asked for. */
+#define IDENTITY_PENDING_TOKEN_FILE "pending-token"
 
 /*
  * Everything the edge needs to reach its controller and prove who it is. Holds secrets (curve,
@@ -100,6 +103,19 @@ int identity_pending_save(const char *dir, const struct identity *pending)
 int identity_pending_load(const char *dir, struct identity *pending)
 	__attribute__((warn_unused_result));
 void identity_pending_remove(const char *dir);
+
+/*
+ * The re-enrollment an enrolled edge was told to make (the command's token line and enrollment
+ * endpoint, "" for the default), kept 0600 beside the pending keys before the request goes out:
+ * an edge restarted before the answer came finishes it instead of coming back with a key the
+ * controller may no longer admit. identity_pending_remove removes it too. load: -ENOENT when
+ * none is kept, -EBADMSG for a file that is not one; the token is a secret (wipe it).
+ */
+int identity_pending_token_save(const char *dir, const char *token_line, const char *endpoint)
+	__attribute__((warn_unused_result));
+int identity_pending_token_load(const char *dir, char token_line[static TOKEN_LINE_MAX],
+				char endpoint[static IDENTITY_ENDPOINT_MAX])
+	__attribute__((warn_unused_result));
 
 /* Save the certificate and CA of id only (after a renewal with the same keys), CA first. */
 int identity_save_cert(const char *dir, const struct identity *id)

@@ -58,7 +58,8 @@ struct ctl {
 	/* ZAP: refuse the next `deny` control handshakes. */
 	unsigned deny;
 	unsigned zap_requests, zap_denied;
-	uint8_t last_key[ZCURVE_KEY_LEN];
+	uint8_t last_key[ZCURVE_KEY_LEN];        /* of the last handshake, either socket */
+	uint8_t last_enroll_key[ZCURVE_KEY_LEN]; /* of the last one on the enrollment socket */
 	/* enrollment */
 	unsigned enroll_requests;
 	Sdwan__CertStatus enroll_status;
@@ -145,8 +146,11 @@ static void on_zap(struct zsock *zs, zmq_msg_t *f, size_t n, void *arg)
 	const char *domain = zmq_msg_data(&f[2]);
 	bool control = zmq_msg_size(&f[2]) == 5 && memcmp(domain, "edges", 5) == 0;
 	C.zap_requests++;
-	if (zmq_msg_size(&f[6]) == ZCURVE_KEY_LEN)
+	if (zmq_msg_size(&f[6]) == ZCURVE_KEY_LEN) {
 		memcpy(C.last_key, zmq_msg_data(&f[6]), ZCURVE_KEY_LEN);
+		if (!control)
+			memcpy(C.last_enroll_key, zmq_msg_data(&f[6]), ZCURVE_KEY_LEN);
+	}
 	bool ok = true;
 	if (control && C.deny > 0) {
 		C.deny--;
@@ -195,8 +199,9 @@ static void on_enroll(struct zsock *zs, zmq_msg_t *f, size_t n, void *arg)
 	Sdwan__EnrollRequest *rq = env->enroll_request;
 	C.enroll_requests++;
 	cr_assert_eq(rq->curve_public_key.len, ZCURVE_KEY_LEN);
-	/* The key in the message is the key the handshake proved. */
-	cr_assert_eq(memcmp(rq->curve_public_key.data, C.last_key, ZCURVE_KEY_LEN), 0);
+	/* The key in the message is the key the handshake proved (a control session may be
+	 * handshaking at the same time with the edge's current key). */
+	cr_assert_eq(memcmp(rq->curve_public_key.data, C.last_enroll_key, ZCURVE_KEY_LEN), 0);
 	memcpy(C.enrolled_key, rq->curve_public_key.data, ZCURVE_KEY_LEN);
 	if (C.enroll_silent) {
 		ctl_msg_free(env);
@@ -1129,6 +1134,49 @@ Test(agent, re_enroll_command_works_after_a_restart_from_the_state_dir)
 	cr_assert(run_until(asked_to_enroll, 5000), "no enrollment request after the command");
 	cr_assert(run_until(is_connected, 5000));
 	cr_assert_neq(memcmp(old, C.last_key, sizeof(old)), 0, "new CURVE key");
+}
+
+static uint8_t first_try[ZCURVE_KEY_LEN];
+
+/* The new identity in place (its kept keys and token gone with identity_save) and a control
+ * session with it. */
+static bool connected_with_first_try(void)
+{
+	return !state_has(IDENTITY_PENDING_TOKEN_FILE) && is_connected() &&
+	       memcmp(C.last_key, first_try, ZCURVE_KEY_LEN) == 0;
+}
+
+Test(agent, re_enrollment_cut_short_by_a_restart_is_finished_with_the_same_keys)
+{
+	enroll();
+	C.enroll_silent = true;
+	C.enroll_requests = 0;
+	Sdwan__Command c = SDWAN__COMMAND__INIT;
+	Sdwan__Envelope env;
+	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
+	c.token = token;
+	c.enroll_endpoint = C.enr_ep;
+	ctl_msg_envelope_init(&env, 81);
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
+	env.command = &c;
+	push(&env);
+	cr_assert(run_until(asked_to_enroll, 3000));
+	memcpy(first_try, C.enrolled_key, sizeof(first_try));
+	expect_file_0600(IDENTITY_PENDING_TOKEN_FILE);
+	/* Stopped before any answer; restarted from the state directory alone. */
+	close_agent();
+	C.enroll_silent = false;
+	C.enroll_requests = 0;
+	cr_assert_eq(start_agent(NULL), 0);
+	cr_assert(run_until(asked_to_enroll, 5000), "the re-enrollment was not resumed");
+	cr_assert_eq(memcmp(C.enrolled_key, first_try, ZCURVE_KEY_LEN), 0, "same keys");
+	cr_assert(run_until(connected_with_first_try, 5000));
+	cr_assert_not(state_has(IDENTITY_PENDING_TOKEN_FILE));
+	cr_assert_not(state_has(IDENTITY_PENDING_CURVE_FILE));
+	struct identity id;
+	cr_assert_eq(identity_load(state, &id), 0);
+	cr_assert_eq(memcmp(id.curve.public_key, first_try, ZCURVE_KEY_LEN), 0);
+	identity_clear(&id);
 }
 
 Test(agent, re_enroll_refuses_a_token_for_another_controller)

@@ -216,4 +216,36 @@ Test(identity, keeps_pending_keys_until_the_identity_is_saved)
 	identity_clear(&p);
 }
 
+Test(identity, keeps_a_re_enrollment_token_and_refuses_a_damaged_one)
+{
+	char line[TOKEN_LINE_MAX], ep[IDENTITY_ENDPOINT_MAX];
+	cr_assert_eq(identity_pending_token_load(dir, line, ep), -ENOENT);
+	cr_assert_eq(
+		identity_pending_token_save(dir, "sdwan1.b1.secret.key", "tcp://192.0.2.1:7811"),
+		0);
+	char path[256];
+	struct stat st;
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, IDENTITY_PENDING_TOKEN_FILE);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0600);
+	cr_assert_eq(identity_pending_token_load(dir, line, ep), 0);
+	cr_expect_str_eq(line, "sdwan1.b1.secret.key");
+	cr_expect_str_eq(ep, "tcp://192.0.2.1:7811");
+	cr_assert_eq(identity_pending_token_save(dir, "sdwan1.b1.secret.key", ""), 0);
+	cr_assert_eq(identity_pending_token_load(dir, line, ep), 0);
+	cr_expect_str_eq(ep, "", "no endpoint: the default");
+	static const char *const damaged[] = {"",      "\n\n",    "tok",
+					      "tok\n", "tok\nep", "tok\nep\nmore\n"};
+	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f);
+		fputs(damaged[i], f);
+		fclose(f);
+		cr_expect_eq(identity_pending_token_load(dir, line, ep), -EBADMSG, "'%s' accepted",
+			     damaged[i]);
+	}
+	identity_pending_remove(dir);
+	cr_expect_not(has(dir, IDENTITY_PENDING_TOKEN_FILE));
+}
+
 /* NOLINTEND(readability-function-size) */
