@@ -384,6 +384,21 @@ static void push_command(Sdwan__CommandType type, const char *tunnel, uint64_t i
 	push(&env);
 }
 
+/* A RE_ENROLL command with tok; endpoint (may be NULL) is where the controller says to enroll. */
+static void push_re_enroll(const char *tok, const char *endpoint, uint64_t id)
+{
+	Sdwan__Command c = SDWAN__COMMAND__INIT;
+	Sdwan__Envelope env;
+	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
+	c.token = (char *)tok;
+	if (endpoint)
+		c.enroll_endpoint = (char *)endpoint;
+	ctl_msg_envelope_init(&env, id);
+	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
+	env.command = &c;
+	push(&env);
+}
+
 static size_t count(Sdwan__Envelope__BodyCase body)
 {
 	size_t k = 0;
@@ -1087,14 +1102,7 @@ Test(agent, re_enroll_command_makes_new_keys_and_reconnects)
 	enroll();
 	uint8_t old[ZCURVE_KEY_LEN];
 	memcpy(old, C.last_key, sizeof(old));
-	Sdwan__Command c = SDWAN__COMMAND__INIT;
-	Sdwan__Envelope env;
-	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
-	c.token = token;
-	ctl_msg_envelope_init(&env, 79);
-	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
-	env.command = &c;
-	push(&env);
+	push_re_enroll(token, NULL, 79);
 	cr_assert(run_until(re_enrolled, 5000));
 	const struct seen *r = last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT);
 	cr_assert(r->ok);
@@ -1120,15 +1128,7 @@ Test(agent, re_enroll_command_works_after_a_restart_from_the_state_dir)
 	cr_assert_eq(C.enroll_requests, 0, "a restart from the state dir does not enroll");
 	uint8_t old[ZCURVE_KEY_LEN];
 	memcpy(old, C.last_key, sizeof(old));
-	Sdwan__Command c = SDWAN__COMMAND__INIT;
-	Sdwan__Envelope env;
-	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
-	c.token = token;
-	c.enroll_endpoint = C.enr_ep;
-	ctl_msg_envelope_init(&env, 80);
-	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
-	env.command = &c;
-	push(&env);
+	push_re_enroll(token, C.enr_ep, 80);
 	cr_assert(run_until(got_result, 3000));
 	cr_assert(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->ok, "re-enroll refused");
 	cr_assert(run_until(asked_to_enroll, 5000), "no enrollment request after the command");
@@ -1151,15 +1151,7 @@ Test(agent, re_enrollment_cut_short_by_a_restart_is_finished_with_the_same_keys)
 	enroll();
 	C.enroll_silent = true;
 	C.enroll_requests = 0;
-	Sdwan__Command c = SDWAN__COMMAND__INIT;
-	Sdwan__Envelope env;
-	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
-	c.token = token;
-	c.enroll_endpoint = C.enr_ep;
-	ctl_msg_envelope_init(&env, 81);
-	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
-	env.command = &c;
-	push(&env);
+	push_re_enroll(token, C.enr_ep, 81);
 	cr_assert(run_until(asked_to_enroll, 3000));
 	memcpy(first_try, C.enrolled_key, sizeof(first_try));
 	expect_file_0600(IDENTITY_PENDING_TOKEN_FILE);
@@ -1188,14 +1180,7 @@ Test(agent, re_enroll_refuses_a_token_for_another_controller)
 	tl.controller_key[0] ^= 1;
 	cr_assert_eq(token_line_format(&tl, other), 0);
 	token_line_clear(&tl);
-	Sdwan__Command c = SDWAN__COMMAND__INIT;
-	Sdwan__Envelope env;
-	c.type = SDWAN__COMMAND_TYPE__COMMAND_TYPE_RE_ENROLL;
-	c.token = other;
-	ctl_msg_envelope_init(&env, 80);
-	env.body_case = SDWAN__ENVELOPE__BODY_COMMAND;
-	env.command = &c;
-	push(&env);
+	push_re_enroll(other, NULL, 80);
 	cr_assert(run_until(got_result, 3000));
 	cr_assert_not(last(SDWAN__ENVELOPE__BODY_COMMAND_RESULT)->ok);
 	cr_assert_eq(C.enroll_requests, 1);
