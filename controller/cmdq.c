@@ -30,7 +30,7 @@ void cmdq_clear(struct cmdq *q)
 }
 
 int cmdq_add(struct cmdq *q, const char *site, uint64_t msg_id, int type, const char *tunnel,
-	     const char *token, int64_t now_ms, struct cmdq_entry **out)
+	     const char *token, int64_t now_ms, int64_t mono_ms, struct cmdq_entry **out)
 {
 	if (!site || strlen(site) > STORE_SITE_MAX || msg_id == 0 ||
 	    (token && strlen(token) >= TOKEN_LINE_MAX))
@@ -57,6 +57,7 @@ int cmdq_add(struct cmdq *q, const char *site, uint64_t msg_id, int type, const 
 	e->msg_id = msg_id;
 	e->type = type;
 	e->given_at_ms = now_ms;
+	e->given_mono_ms = mono_ms;
 	if (q->tail)
 		q->tail->next = e;
 	else
@@ -166,12 +167,12 @@ size_t cmdq_remove_site(struct cmdq *q, const char *site, int type,
 static bool too_old(const struct cmdq_entry *e, const void *ctx)
 {
 	const struct match *m = ctx;
-	return e->given_at_ms < m->before_ms;
+	return e->given_mono_ms < m->before_ms;
 }
 
-size_t cmdq_expire(struct cmdq *q, int64_t now_ms, int64_t max_age_ms,
+size_t cmdq_expire(struct cmdq *q, int64_t mono_ms, int64_t max_age_ms,
 		   void (*expired)(const struct cmdq_entry *e, void *arg), void *arg)
 {
-	const struct match m = {.before_ms = now_ms - max_age_ms};
+	const struct match m = {.before_ms = mono_ms - max_age_ms};
 	return remove_if(q, too_old, &m, expired, arg);
 }

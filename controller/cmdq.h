@@ -38,7 +38,8 @@ struct cmdq_entry {
 	int type;                   /* Sdwan__CommandType */
 	char *tunnel;               /* "" for none */
 	char token[TOKEN_LINE_MAX]; /* "" unless a re-enrollment; secret */
-	int64_t given_at_ms;        /* when the operator gave it */
+	int64_t given_at_ms;        /* when the operator gave it (wall clock, shown) */
+	int64_t given_mono_ms;      /* the same on the monotonic clock (expiry) */
 	unsigned sends;             /* times handed to a session */
 };
 
@@ -55,13 +56,14 @@ void cmdq_init(struct cmdq *q);
 void cmdq_clear(struct cmdq *q);
 
 /*
- * Append a command for site (tunnel and token may be NULL) given at now_ms; *out (may be NULL)
+ * Append a command for site (tunnel and token may be NULL) given at now_ms (wall clock) and
+ * mono_ms (monotonic); *out (may be NULL)
  * points at the new entry, which the queue owns. Returns 0, -EINVAL (site name or token too
  * long, msg_id 0), -EEXIST (msg_id already queued), -ENOSPC (CMDQ_SITE_MAX for the site or
  * CMDQ_TOTAL_MAX in all), -ENOMEM.
  */
 int cmdq_add(struct cmdq *q, const char *site, uint64_t msg_id, int type, const char *tunnel,
-	     const char *token, int64_t now_ms, struct cmdq_entry **out)
+	     const char *token, int64_t now_ms, int64_t mono_ms, struct cmdq_entry **out)
 	__attribute__((warn_unused_result));
 
 /*
@@ -85,10 +87,10 @@ size_t cmdq_remove_site(struct cmdq *q, const char *site, int type,
 			void (*gone)(const struct cmdq_entry *e, void *arg), void *arg);
 
 /*
- * Remove the entries given before now_ms - max_age_ms, calling expired(e, arg) on each before it
- * is wiped. Returns how many went.
+ * Remove the entries given before mono_ms - max_age_ms (monotonic clock), calling expired(e, arg)
+ * on each before it is wiped. Returns how many went.
  */
-size_t cmdq_expire(struct cmdq *q, int64_t now_ms, int64_t max_age_ms,
+size_t cmdq_expire(struct cmdq *q, int64_t mono_ms, int64_t max_age_ms,
 		   void (*expired)(const struct cmdq_entry *e, void *arg), void *arg);
 
 #endif

@@ -88,6 +88,13 @@ int64_t ctlr__now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ctlr__mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- sites ------------------------------------------------------------------------------- */
 
 static size_t name_hash(const char *s)
@@ -347,7 +354,7 @@ static void push_one(struct ctlr *c, struct ctlr_site *s)
 	}
 	ctlr__send(c, &c->ctl, s->rid, s->rid_len, &buf, len);
 	s->inflight_gen = s->generation;
-	s->inflight_at = ctlr__now_ms();
+	s->inflight_at = ctlr__mono_ms();
 	c->inflight++;
 	c->counters[CTLR_C_CONFIG_PUSHED]++;
 	LOG_INFO(CTL, "config pushed", "site=%s generation=%" PRIu64 " bytes=%zu", s->name,
@@ -508,7 +515,7 @@ int ctlr__command(struct ctlr *c, struct ctlr_site *s, Sdwan__CommandType type, 
 		return -ENOTCONN;
 	struct cmdq_entry *e = NULL;
 	int rc = cmdq_add(&c->commands, s->name, ++c->msg_id, (int)type, tunnel, token,
-			  ctlr__now_ms(), &e);
+			  ctlr__now_ms(), ctlr__mono_ms(), &e);
 	if (rc != 0)
 		return rc;
 	command_send(c, s, e);
@@ -958,7 +965,9 @@ static void on_watch(uv_fs_event_t *h, const char *filename, int events, int sta
 static void on_tick(uv_timer_t *t)
 {
 	struct ctlr *c = t->data;
-	int64_t now = ctlr__now_ms();
+	/* Intervals on the monotonic clock: an NTP step of the wall clock (a box that booted
+	 * without one) must not make every session look silent, nor none for hours. */
+	int64_t now = ctlr__mono_ms();
 	int64_t silent = (int64_t)CTLR_SILENT_INTERVALS * c->opts.health_interval_ms;
 	for (size_t i = 0; i < c->n_sites; i++) {
 		struct ctlr_site *s = c->sites[i];
@@ -966,11 +975,12 @@ static void on_tick(uv_timer_t *t)
 		 * transaction, at most every CTLR_HEALTH_SAVE_MS: stored as they came, 10,000 edges
 		 * reporting every 2 s meant a commit (an fdatasync) per loop iteration, a third of
 		 * the loop's time. */
-		if (s->health && s->health_saved_at &&
-		    s->health_at - s->health_saved_at >= CTLR_HEALTH_SAVE_MS && ctlr__tx(c) == 0 &&
+		if (s->health && s->health_saved_mono &&
+		    s->health_mono - s->health_saved_mono >= CTLR_HEALTH_SAVE_MS &&
+		    ctlr__tx(c) == 0 &&
 		    store_health_put(c->st, s->name, s->health, s->health_len, s->health_at) == 0)
-			s->health_saved_at = s->health_at;
-		if (s->connected && now - s->last_seen_ms > silent) {
+			s->health_saved_mono = s->health_mono;
+		if (s->connected && now - s->heard_mono > silent) {
 			/* Also closes its TCP connection: the controller runs no ZeroMQ heartbeat
 			 * (server_socket), so this is what reaps a half-open session. */
 			ctlr__site_drop(c, s, "silent for three health intervals");

@@ -35,7 +35,7 @@ static bool rate_allow(struct ctlr *c, const char *addr)
 	for (const char *p = addr; *p; p++)
 		h = h * 33 + (uint8_t)*p;
 	struct ctlr_bucket *b = &c->buckets[h % CTLR_BUCKETS];
-	int64_t now = ctlr__now_ms();
+	int64_t now = ctlr__mono_ms();
 	if (strncmp(b->addr, addr, sizeof(b->addr)) != 0) {
 		/* A colliding source takes the slot over with a full bucket: a flood from one
 		 * address cannot be hidden that way for long, since it refills its own slot. */
@@ -442,12 +442,13 @@ static void on_health(struct ctlr *c, struct ctlr_site *s, const Sdwan__HealthRe
 		s->health = buf;
 		s->health_len = len;
 		s->health_at = ctlr__now_ms();
+		s->health_mono = ctlr__mono_ms();
 	}
 	/* A site's first report is stored at once; later ones by the tick (ctlr.c, on_tick), at
 	 * most every CTLR_HEALTH_SAVE_MS: the newest report is in memory anyway. */
-	if (buf && !s->health_saved_at && ctlr__tx(c) == 0 &&
+	if (buf && !s->health_saved_mono && ctlr__tx(c) == 0 &&
 	    store_health_put(c->st, s->name, buf, len, s->health_at) == 0)
-		s->health_saved_at = s->health_at;
+		s->health_saved_mono = s->health_mono;
 	ctlr__reroute_health(c, s, h);
 }
 
@@ -629,7 +630,7 @@ static void session_replaced(struct ctlr *c, struct ctlr_site *s, const zmq_msg_
 			  NI_NUMERICHOST);
 	LOG_INFO(CTL, "older session closed: the edge connected again", "site=%s old=%s new=%s",
 		 s->name, old, from ? from : "?");
-	int64_t now = ctlr__now_ms();
+	int64_t now = ctlr__mono_ms();
 	if (now - s->replaced_since > CTLR_REPLACED_WINDOW_MS) {
 		s->replaced_since = now;
 		s->replaced = 0;
@@ -674,6 +675,7 @@ static void session_note(struct ctlr *c, struct ctlr_site *s, zmq_msg_t *rid, zm
 		LOG_INFO(CTL, "edge connected", "site=%s", s->name);
 	}
 	s->last_seen_ms = ctlr__now_ms();
+	s->heard_mono = ctlr__mono_ms();
 	if (new_session && s->rid_len == rlen)
 		ctlr__commands_resend(c, s);
 }

@@ -80,29 +80,31 @@ struct ctlr_site {
 	uint8_t digest[STORE_DIGEST_LEN];
 	uint64_t applied;      /* generation the edge says it runs */
 	uint64_t inflight_gen; /* pushed and not yet answered; 0: none */
-	int64_t inflight_at;
+	int64_t inflight_at;   /* monotonic */
 	uint64_t nack_gen;
 	char nack_reason[STORE_REASON_MAX + 1];
 	bool queued; /* in the push queue */
 	struct ctlr_site *next_queued;
 	/* session */
 	bool connected;
-	int64_t last_seen_ms;
+	int64_t last_seen_ms; /* wall clock: shown and stored */
+	int64_t heard_mono;   /* monotonic: the silence check */
 	uint8_t rid[CTLR_RID_MAX];
 	size_t rid_len;
 	int fd; /* descriptor the last message came on; -1: none */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	unsigned replaced;      /* sessions replaced by a newer one within the window */
-	int64_t replaced_since; /* start of that window */
+	int64_t replaced_since; /* start of that window (monotonic) */
 	/* health */
 	uint32_t tunnels_total;
 	uint32_t tunnels_up;
 	char active_hub[STORE_SITE_MAX + 1];
 	uint8_t *health; /* latest encoded HealthReport */
 	size_t health_len;
-	int64_t health_at;
-	int64_t health_saved_at;
+	int64_t health_at;         /* wall clock of the latest report: shown and stored */
+	int64_t health_mono;       /* monotonic, of the same */
+	int64_t health_saved_mono; /* health_mono of the report last stored; 0: none yet */
 };
 
 /* A reply waiting for the group commit. */
@@ -119,7 +121,7 @@ struct ctlr_out {
 struct ctlr_bucket {
 	char addr[64];
 	double tokens;
-	int64_t at_ms;
+	int64_t at_ms; /* monotonic */
 };
 #define CTLR_BUCKETS 1024
 
@@ -196,8 +198,11 @@ struct ctlr {
 	bool reroute_stale;
 };
 
-/* Wall clock, Unix ms. */
+/* Wall clock, Unix ms: for what is shown or stored. */
 int64_t ctlr__now_ms(void);
+
+/* Monotonic clock, ms: for intervals and timeouts within a run. */
+int64_t ctlr__mono_ms(void);
 
 /* Static name of a counter, e.g. "enroll_token_used". */
 const char *ctlr__counter_name(enum ctlr_counter c);

@@ -4,7 +4,8 @@
 #   . "$src/tests/integration/lib/control.sh"   # with src and bin set
 #   ctl_test_init NAME      # namespace, temp dir $tmp (kept with KEEP=1), cleanup on exit
 #   ctl_start [ARGS...]     # controller on $tmp/wan.yaml and $tmp/st, log $tmp/ctl.log; its
-#                           # pid in CTL_PID (ip netns exec execs it: kill -9 reaches it)
+#                           # pid in CTL_PID (ip netns exec and env exec it: kill -9 reaches
+#                           # it); $CTL_ENV: extra environment for it alone
 #   ctl ARGS / cli MODE ARGS / token SITE [ARGS]   sdwanctl, ctl_client, a new token
 #   cli_bg OUT MODE ARGS    # ctl_client in the background, its own pid in CLI_PID
 #   fail MSG (with the controller log's tail), ok MSG (numbered)
@@ -40,8 +41,10 @@ ok() {
 }
 
 ctl_start() {
-	ip netns exec "$NS-c" "$bin/sdwan-controller" --topology "$tmp/wan.yaml" --state "$tmp/st" \
-		--listen "$EP" --log-level info "$@" >>"$tmp/ctl.log" 2>&1 &
+	# CTL_ENV: NAME=VALUE words for the controller's environment only (env execs it).
+	# shellcheck disable=SC2086
+	ip netns exec "$NS-c" env ${CTL_ENV:-} "$bin/sdwan-controller" --topology "$tmp/wan.yaml" \
+		--state "$tmp/st" --listen "$EP" --log-level info "$@" >>"$tmp/ctl.log" 2>&1 &
 	CTL_PID=$!
 	NS_PIDS="$NS_PIDS $CTL_PID"
 	for _ in $(seq 50); do
